@@ -1,0 +1,79 @@
+#pragma once
+/// Collective parallel-HDF5 reading and writing of distributed matrices, names and attributes.
+///
+/// File convention: a matrix is a 2-D dataset stored row-major, X[i][j] = feature i of sample j, so the
+/// dataset's dims are (rows, cols) of the matrix. Integer and floating datasets of either byte order are
+/// converted on read. Row/column names are 1-D string datasets (fixed or variable length, ASCII or UTF-8).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "prism/dist_matrix.hpp"
+#include "prism/io/hdf5_handle.hpp"
+#include "prism/mpi/comm.hpp"
+
+namespace prism::io {
+
+/// "FILE[:DATASET]" split into its parts.
+struct DatasetPath {
+    std::string file;
+    std::string dataset;
+    std::string str() const { return file + ":" + dataset; }
+};
+
+/// Splits "FILE:DATASET" at the last ':' when the part after it is non-empty and the part before it is an
+/// existing file (so file names with ':' still work); otherwise the whole text is the file and the dataset is
+/// `default_dataset`. A dataset name without a leading '/' gets one. Local: no communication.
+DatasetPath parse_dataset_path(const std::string &text, const std::string &default_dataset = "/X");
+
+/// What a dataset is, read from its metadata.
+struct DatasetInfo {
+    std::vector<gidx> dims;
+    std::string type;        ///< e.g. "float64", "int32 (big-endian)", "string"
+    bool numeric = false;    ///< integer or floating point
+    std::vector<gidx> chunk; ///< empty if contiguous
+    std::string filters;     ///< e.g. "shuffle+deflate", or "none"
+};
+
+/// Reads `path`'s metadata. Collective on `comm` (rank 0 reads, all ranks get the result); a missing file or
+/// dataset throws the same prism::Error on every rank, naming both.
+DatasetInfo inspect_dataset(const mpi::Comm &comm, const DatasetPath &path);
+
+/// True if `dataset` exists in `file`. Collective on `comm`; a missing or unreadable file is an error.
+bool dataset_exists(const mpi::Comm &comm, const std::string &file, const std::string &dataset);
+
+/// Reads a 2-D numeric dataset into a new DistMatrix with blocks mb x nb. Each rank reads only its own blocks
+/// (block-cyclic hyperslabs, collective MPI-IO), a bounded number of columns at a time, so no rank ever holds
+/// more than its block plus a small staging buffer. Collective on grid.comm().
+template <typename T> DistMatrix<T> read_matrix(const Grid &grid, const DatasetPath &path, gidx mb, gidx nb);
+
+/// Reads a 1-D string dataset (names). Collective on `comm`: rank 0 reads, every rank gets the list.
+std::vector<std::string> read_strings(const mpi::Comm &comm, const DatasetPath &path);
+
+/// A new HDF5 file opened collectively for writing with MPI-IO. The file is created (truncating nothing:
+/// an existing file is an error unless `overwrite`). Collective on `comm` for every member function.
+class Writer {
+  public:
+    Writer(const mpi::Comm &comm, const std::string &file, bool overwrite = false);
+    /// Writes `a` to a new dataset `name` (row-major, dims rows x cols). Intermediate groups are created.
+    template <typename T> void write_matrix(const std::string &name, const DistMatrix<T> &a);
+    /// Writes a 1-D fixed-length UTF-8 string dataset (the same list on every rank).
+    void write_strings(const std::string &name, const std::vector<std::string> &values);
+    /// Writes a 1-D float64 dataset (the same values on every rank).
+    void write_vector(const std::string &name, const std::vector<double> &values);
+    /// Root (or `object`) attributes; the same value on every rank.
+    void write_attribute(const std::string &key, const std::string &value, const std::string &object = "/");
+    void write_attribute(const std::string &key, double value, const std::string &object = "/");
+    void write_attribute(const std::string &key, std::int64_t value, const std::string &object = "/");
+    /// Flushes and closes the file. Collective.
+    void close();
+    const std::string &file() const noexcept { return file_; }
+
+  private:
+    const mpi::Comm *comm_;
+    std::string file_;
+    Hid handle_;
+};
+
+} // namespace prism::io

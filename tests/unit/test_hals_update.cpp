@@ -1,0 +1,311 @@
+// Unit tests for prism::nnls::hals_update and prism::nnls::mu_update (no MPI).
+
+#include "prism/error.hpp"
+#include "prism/nnls/bpp.hpp"
+#include "prism/nnls/hals_update.hpp"
+#include "prism/nnls/mu_update.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace {
+
+using prism::lidx;
+using prism::nnls::HalsOptions;
+using prism::nnls::MuOptions;
+using Vec = std::vector<double>;
+
+/// Row-major dense matrix (Prism's factor layout).
+struct RowMat {
+    lidx rows = 0, cols = 0;
+    Vec v;
+    RowMat(lidx r, lidx c) : rows(r), cols(c), v(r * c, 0.0) {}
+    double &operator()(lidx i, lidx j) { return v[i * cols + j]; }
+    double operator()(lidx i, lidx j) const { return v[i * cols + j]; }
+};
+
+RowMat random_nonneg(std::mt19937_64 &rng, lidx r, lidx c) {
+    std::uniform_real_distribution<double> ud(0.0, 1.0);
+    RowMat m(r, c);
+    for (double &x : m.v)
+        x = ud(rng);
+    return m;
+}
+
+/// Subproblem for F (rows×k) given data X (rows×n) and other factor H (n×k): G = HᵀH, R = X H.
+struct Sub {
+    Vec g; // k×k
+    RowMat r;
+    lidx k;
+    Sub(RowMat const &x, RowMat const &h) : g(h.cols * h.cols, 0.0), r(x.rows, h.cols), k(h.cols) {
+        for (lidx a = 0; a < k; ++a)
+            for (lidx b = 0; b < k; ++b)
+                for (lidx t = 0; t < h.rows; ++t)
+                    g[a + b * k] += h(t, a) * h(t, b);
+        for (lidx i = 0; i < x.rows; ++i)
+            for (lidx l = 0; l < k; ++l)
+                for (lidx t = 0; t < x.cols; ++t)
+                    r(i, l) += x(i, t) * h(t, l);
+    }
+};
+
+/// 0.5 tr(F G Fᵀ) - tr(Fᵀ R) + l1 sum(F) + 0.5 l2 ||F||².
+double objective(Sub const &s, RowMat const &f, double l1, double l2) {
+    double obj = 0.0;
+    for (lidx i = 0; i < f.rows; ++i)
+        for (lidx a = 0; a < s.k; ++a) {
+            double gf = 0.0;
+            for (lidx b = 0; b < s.k; ++b)
+                gf += s.g[a + b * s.k] * f(i, b);
+            obj += f(i, a) * (0.5 * gf - s.r(i, a) + l1 + 0.5 * l2 * f(i, a));
+        }
+    return obj;
+}
+
+/// Column-by-column reference in the textbook form F(:,l) += (R(:,l) - F G(:,l) - l1 - l2 F(:,l)) / (G_ll +
+/// l2), with the full product F G(:,l) recomputed from the current F.
+void hals_reference(Sub const &s, RowMat &f, double l1, double l2, double floor) {
+    for (lidx l = 0; l < s.k; ++l) {
+        RowMat fg(f.rows, 1);
+        for (lidx i = 0; i < f.rows; ++i)
+            for (lidx j = 0; j < s.k; ++j)
+                fg(i, 0) += f(i, j) * s.g[j + l * s.k];
+        for (lidx i = 0; i < f.rows; ++i) {
+            double const step = (s.r(i, l) - fg(i, 0) - l1 - l2 * f(i, l)) / (s.g[l + l * s.k] + l2);
+            f(i, l) = std::max(floor, f(i, l) + step);
+        }
+    }
+}
+
+bool all_finite(Vec const &v) {
+    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+}
+
+TEST(HalsUpdate, OneSweepMatchesColumnReference) {
+    std::mt19937_64 rng(101);
+    lidx const rows = 37, n = 23, k = 6;
+    Sub const s(random_nonneg(rng, rows, n), random_nonneg(rng, n, k));
+    struct Pen {
+        double l1, l2, floor;
+    };
+    for (Pen p : {Pen{0.0, 0.0, 1e-16}, Pen{0.3, 0.0, 0.0}, Pen{0.1, 0.7, 1e-16}, Pen{2.0, 0.2, 1e-3}}) {
+        RowMat f = random_nonneg(rng, rows, k);
+        RowMat ref = f;
+        HalsOptions o;
+        o.l1 = p.l1;
+        o.l2 = p.l2;
+        o.eps_floor = p.floor;
+        prism::nnls::hals_update(s.g.data(), k, s.r.v.data(), k, rows, f.v.data(), k, o);
+        hals_reference(s, ref, p.l1, p.l2, p.floor);
+        for (lidx i = 0; i < rows * k; ++i)
+            ASSERT_NEAR(f.v[i], ref.v[i], 1e-12 * (1.0 + std::abs(ref.v[i])))
+                << "l1=" << p.l1 << " l2=" << p.l2;
+        EXPECT_GE(*std::min_element(f.v.begin(), f.v.end()), p.floor);
+    }
+}
+
+TEST(HalsUpdate, ObjectiveNonIncreasingAndConvergesToBpp) {
+    std::mt19937_64 rng(103);
+    lidx const rows = 40, n = 30, k = 5;
+    Sub const s(random_nonneg(rng, rows, n), random_nonneg(rng, n, k));
+    for (double l2 : {0.0, 0.5}) {
+        double const l1 = 0.05;
+        RowMat f = random_nonneg(rng, rows, k);
+        HalsOptions o;
+        o.l1 = l1;
+        o.l2 = l2;
+        o.eps_floor = 0.0;
+        double prev = objective(s, f, l1, l2);
+        for (int sweep = 0; sweep < 3000; ++sweep) {
+            prism::nnls::hals_update(s.g.data(), k, s.r.v.data(), k, rows, f.v.data(), k, o);
+            double const cur = objective(s, f, l1, l2);
+            ASSERT_LE(cur, prev + 1e-12 * std::abs(prev)) << "sweep " << sweep;
+            prev = cur;
+        }
+        // The fixed point is the NNLS optimum: compare with BPP on G + l2 I (BPP's R is k×rows col-major,
+        // which is exactly the row-major rows×k buffer).
+        Vec g2 = s.g;
+        for (lidx l = 0; l < k; ++l)
+            g2[l + l * k] += l2;
+        RowMat x(rows, k);
+        prism::nnls::BppOptions bo;
+        bo.l1 = l1;
+        prism::nnls::bpp_solve(g2.data(), k, s.r.v.data(), k, rows, x.v.data(), k, bo);
+        for (lidx i = 0; i < rows * k; ++i)
+            EXPECT_NEAR(f.v[i], x.v[i], 1e-6);
+    }
+}
+
+TEST(HalsUpdate, DeadColumnNoNaN) {
+    std::mt19937_64 rng(107);
+    lidx const rows = 20, n = 15, k = 4;
+    RowMat h = random_nonneg(rng, n, k);
+    for (lidx t = 0; t < n; ++t)
+        h(t, 2) = 0.0; // dead component: G(2,2) = 0 and R(:,2) = 0
+    Sub const s(random_nonneg(rng, rows, n), h);
+    for (double floor : {1e-16, 0.0}) {
+        RowMat f = random_nonneg(rng, rows, k);
+        HalsOptions o;
+        o.eps_floor = floor;
+        for (int sweep = 0; sweep < 5; ++sweep)
+            prism::nnls::hals_update(s.g.data(), k, s.r.v.data(), k, rows, f.v.data(), k, o);
+        EXPECT_TRUE(all_finite(f.v));
+        for (lidx i = 0; i < rows; ++i) {
+            EXPECT_EQ(f(i, 2), floor); // documented: dead entries go to the floor
+            for (lidx l = 0; l < k; ++l)
+                EXPECT_GE(f(i, l), 0.0);
+        }
+    }
+    // With a ridge the denominator is positive and the dead column is the exact minimiser, 0 -> floor.
+    RowMat f = random_nonneg(rng, rows, k);
+    HalsOptions o;
+    o.l2 = 0.1;
+    prism::nnls::hals_update(s.g.data(), k, s.r.v.data(), k, rows, f.v.data(), k, o);
+    EXPECT_TRUE(all_finite(f.v));
+}
+
+TEST(HalsUpdate, ZeroDataRowGivesExactZeroRow) {
+    std::mt19937_64 rng(109);
+    lidx const rows = 25, n = 18, k = 5;
+    RowMat x = random_nonneg(rng, rows, n);
+    for (lidx t = 0; t < n; ++t) {
+        x(7, t) = 0.0;
+        x(rows - 1, t) = 0.0; // last row too (block boundary in the distributed layout)
+    }
+    Sub const s(x, random_nonneg(rng, n, k));
+    for (double l1 : {0.0, 0.2}) {
+        RowMat f = random_nonneg(rng, rows, k); // positive start
+        HalsOptions o;
+        o.l1 = l1;
+        prism::nnls::hals_update(s.g.data(), k, s.r.v.data(), k, rows, f.v.data(), k, o);
+        for (lidx l = 0; l < k; ++l) {
+            EXPECT_EQ(f(7, l), 0.0);
+            EXPECT_EQ(f(rows - 1, l), 0.0);
+            EXPECT_GE(f(0, l), o.eps_floor);
+        }
+    }
+}
+
+TEST(HalsUpdate, FloatMatchesDouble) {
+    std::mt19937_64 rng(113);
+    lidx const rows = 300, n = 20, k = 7; // enough rows for the OpenMP path
+    Sub const s(random_nonneg(rng, rows, n), random_nonneg(rng, n, k));
+    RowMat f = random_nonneg(rng, rows, k);
+    std::vector<float> gf(s.g.begin(), s.g.end()), rf(s.r.v.begin(), s.r.v.end()), ff(f.v.begin(), f.v.end());
+    HalsOptions o;
+    o.l1 = 0.1;
+    prism::nnls::hals_update(s.g.data(), k, s.r.v.data(), k, rows, f.v.data(), k, o);
+    prism::nnls::hals_update(gf.data(), k, rf.data(), k, rows, ff.data(), k, o);
+    for (lidx i = 0; i < rows * k; ++i)
+        EXPECT_NEAR(ff[i], f.v[i], 1e-4 * (1.0 + std::abs(f.v[i])));
+}
+
+TEST(HalsUpdate, RowStridesRespected) {
+    std::mt19937_64 rng(127);
+    lidx const rows = 9, n = 8, k = 3, ld = 5;
+    Sub const s(random_nonneg(rng, rows, n), random_nonneg(rng, n, k));
+    RowMat f = random_nonneg(rng, rows, k);
+    Vec fp(rows * ld, -3.0), rp(rows * ld, 1e300);
+    for (lidx i = 0; i < rows; ++i)
+        for (lidx l = 0; l < k; ++l) {
+            fp[i * ld + l] = f(i, l);
+            rp[i * ld + l] = s.r(i, l);
+        }
+    prism::nnls::hals_update(s.g.data(), k, rp.data(), ld, rows, fp.data(), ld);
+    prism::nnls::hals_update(s.g.data(), k, s.r.v.data(), k, rows, f.v.data(), k);
+    for (lidx i = 0; i < rows; ++i) {
+        for (lidx l = 0; l < k; ++l)
+            EXPECT_EQ(fp[i * ld + l], f(i, l));
+        for (lidx l = k; l < ld; ++l)
+            EXPECT_EQ(fp[i * ld + l], -3.0);
+    }
+}
+
+TEST(HalsUpdate, InvalidArguments) {
+    double g = 1.0, r = 1.0, f = 1.0;
+    EXPECT_NO_THROW(prism::nnls::hals_update<double>(nullptr, 0, nullptr, 0, 10, nullptr, 0));
+    EXPECT_THROW(prism::nnls::hals_update(&g, 1, &r, 0, 1, &f, 1), prism::Error);
+    HalsOptions o;
+    o.eps_floor = -1.0;
+    EXPECT_THROW(prism::nnls::hals_update(&g, 1, &r, 1, 1, &f, 1, o), prism::Error);
+}
+
+TEST(MuUpdate, OneStepMatchesFormula) {
+    std::mt19937_64 rng(131);
+    lidx const rows = 11, n = 9, k = 4;
+    Sub const s(random_nonneg(rng, rows, n), random_nonneg(rng, n, k));
+    RowMat f = random_nonneg(rng, rows, k);
+    RowMat const old = f;
+    MuOptions o;
+    o.l1 = 0.2;
+    o.l2 = 0.3;
+    prism::nnls::mu_update(s.g.data(), k, s.r.v.data(), k, rows, f.v.data(), k, o);
+    for (lidx i = 0; i < rows; ++i)
+        for (lidx l = 0; l < k; ++l) {
+            double den = o.l1 + o.eps + o.l2 * old(i, l);
+            for (lidx j = 0; j < k; ++j)
+                den += old(i, j) * s.g[j + l * k];
+            EXPECT_NEAR(f(i, l), old(i, l) * s.r(i, l) / den, 1e-14);
+        }
+}
+
+TEST(MuUpdate, ObjectiveNonIncreasing) {
+    std::mt19937_64 rng(137);
+    lidx const rows = 30, n = 25, k = 5;
+    Sub const s(random_nonneg(rng, rows, n), random_nonneg(rng, n, k));
+    for (double l2 : {0.0, 0.4}) {
+        double const l1 = 0.1;
+        RowMat f = random_nonneg(rng, rows, k);
+        MuOptions o;
+        o.l1 = l1;
+        o.l2 = l2;
+        double prev = objective(s, f, l1, l2);
+        double const first = prev;
+        for (int it = 0; it < 500; ++it) {
+            prism::nnls::mu_update(s.g.data(), k, s.r.v.data(), k, rows, f.v.data(), k, o);
+            double const cur = objective(s, f, l1, l2);
+            ASSERT_LE(cur, prev + 1e-12 * std::abs(prev)) << "iteration " << it;
+            prev = cur;
+        }
+        EXPECT_LT(prev, first);
+    }
+}
+
+TEST(MuUpdate, ZerosGiveNoNaN) {
+    std::mt19937_64 rng(139);
+    lidx const rows = 12, n = 10, k = 4;
+    RowMat x = random_nonneg(rng, rows, n);
+    RowMat h = random_nonneg(rng, n, k);
+    for (lidx t = 0; t < n; ++t) {
+        x(3, t) = 0.0; // zero data row
+        h(t, 1) = 0.0; // dead component in the other factor
+    }
+    Sub const s(x, h);
+    RowMat f = random_nonneg(rng, rows, k);
+    for (lidx i = 0; i < rows; ++i)
+        f(i, 2) = 0.0; // zero column in F itself
+    for (int it = 0; it < 20; ++it)
+        prism::nnls::mu_update(s.g.data(), k, s.r.v.data(), k, rows, f.v.data(), k);
+    EXPECT_TRUE(all_finite(f.v));
+    for (lidx i = 0; i < rows; ++i) {
+        EXPECT_EQ(f(i, 1), 0.0);
+        EXPECT_EQ(f(i, 2), 0.0);
+    }
+    for (lidx l = 0; l < k; ++l)
+        EXPECT_EQ(f(3, l), 0.0);
+    // All-zero F and G: 0 * 0 / eps, not 0/0.
+    RowMat z(rows, k);
+    Vec gz(k * k, 0.0);
+    prism::nnls::mu_update(gz.data(), k, s.r.v.data(), k, rows, z.v.data(), k);
+    EXPECT_TRUE(all_finite(z.v));
+    MuOptions bad;
+    bad.eps = 0.0;
+    EXPECT_THROW(prism::nnls::mu_update(gz.data(), k, s.r.v.data(), k, rows, z.v.data(), k, bad),
+                 prism::Error);
+}
+
+} // namespace
