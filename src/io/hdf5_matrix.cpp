@@ -508,13 +508,10 @@ Writer::Writer(const mpi::Comm &comm, const std::string &file, bool overwrite) :
 
 template <typename T> void Writer::write_matrix(const std::string &name, const DistMatrix<T> &a) {
     const Grid &grid = a.grid();
-    ensure_parent_groups(handle_.get(), name);
-    const hsize_t dims[2] = {static_cast<hsize_t>(a.rows()), static_cast<hsize_t>(a.cols())};
-    Hid file_space = space_hid(H5Screate_simple(2, dims, nullptr));
     const hid_t file_type = std::is_same<T, double>::value ? H5T_IEEE_F64LE : H5T_IEEE_F32LE;
-    Hid dataset = dataset_hid(H5Dcreate2(handle_.get(), name.c_str(), file_type, file_space.get(),
-                                         H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    mpi::agree(*comm_, dataset.valid(), in_quotes(file_) + ": cannot create dataset " + in_quotes(name));
+    Hid dataset =
+        create_dataset(name, file_type, {static_cast<hsize_t>(a.rows()), static_cast<hsize_t>(a.cols())});
+    Hid file_space = space_hid(H5Dget_space(dataset.get()));
     Hid dxpl = collective_dxpl();
     std::vector<T> staging;
     bool ok = true;
@@ -547,7 +544,6 @@ template <typename T> void Writer::write_matrix(const std::string &name, const D
 }
 
 void Writer::write_strings(const std::string &name, const std::vector<std::string> &values) {
-    ensure_parent_groups(handle_.get(), name);
     std::size_t width = 1;
     for (const auto &v : values) {
         width = std::max(width, v.size());
@@ -558,10 +554,7 @@ void Writer::write_strings(const std::string &name, const std::vector<std::strin
     H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
     H5Tset_cset(type.get(), H5T_CSET_UTF8);
     const hsize_t n = values.size();
-    Hid space = space_hid(H5Screate_simple(1, &n, nullptr));
-    Hid dataset = dataset_hid(H5Dcreate2(handle_.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT,
-                                         H5P_DEFAULT, H5P_DEFAULT));
-    mpi::agree(*comm_, dataset.valid(), in_quotes(file_) + ": cannot create dataset " + in_quotes(name));
+    Hid dataset = create_dataset(name, type.get(), {n});
     bool ok = true;
     if (comm_->rank() == 0 && n > 0) { // independent write by one rank; the others have nothing to add
         std::vector<char> packed(n * width, '\0');
@@ -574,12 +567,8 @@ void Writer::write_strings(const std::string &name, const std::vector<std::strin
 }
 
 void Writer::write_vector(const std::string &name, const std::vector<double> &values) {
-    ensure_parent_groups(handle_.get(), name);
     const hsize_t n = values.size();
-    Hid space = space_hid(H5Screate_simple(1, &n, nullptr));
-    Hid dataset = dataset_hid(H5Dcreate2(handle_.get(), name.c_str(), H5T_IEEE_F64LE, space.get(),
-                                         H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    mpi::agree(*comm_, dataset.valid(), in_quotes(file_) + ": cannot create dataset " + in_quotes(name));
+    Hid dataset = create_dataset(name, H5T_IEEE_F64LE, {n});
     bool ok = true;
     if (comm_->rank() == 0 && n > 0) {
         ok = H5Dwrite(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0;
@@ -612,6 +601,16 @@ void Writer::write_attribute(const std::string &key, double value, const std::st
 
 void Writer::write_attribute(const std::string &key, std::int64_t value, const std::string &object) {
     write_attribute_raw(handle_.get(), object, key, H5T_NATIVE_INT64, &value);
+}
+
+Hid Writer::create_dataset(const std::string &name, hid_t file_type, const std::vector<hsize_t> &dims) {
+    mpi::agree(*comm_, handle_.valid(), in_quotes(file_) + ": already closed; cannot add " + in_quotes(name));
+    ensure_parent_groups(handle_.get(), name);
+    Hid space = space_hid(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+    Hid dataset = dataset_hid(H5Dcreate2(handle_.get(), name.c_str(), file_type, space.get(), H5P_DEFAULT,
+                                         H5P_DEFAULT, H5P_DEFAULT));
+    mpi::agree(*comm_, dataset.valid(), in_quotes(file_) + ": cannot create dataset " + in_quotes(name));
+    return dataset;
 }
 
 void Writer::close() {

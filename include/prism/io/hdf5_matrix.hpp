@@ -66,9 +66,17 @@ class Writer {
     void write_attribute(const std::string &key, const std::string &value, const std::string &object = "/");
     void write_attribute(const std::string &key, double value, const std::string &object = "/");
     void write_attribute(const std::string &key, std::int64_t value, const std::string &object = "/");
+    /// Creates a new dataset `name` of `file_type` (e.g. H5T_IEEE_F64LE) with the given dims, creating
+    /// intermediate groups; for writers of other distributed objects (io/factor_io.hpp). Collective: a
+    /// failure throws the same prism::Error on every rank.
+    Hid create_dataset(const std::string &name, hid_t file_type, const std::vector<hsize_t> &dims);
     /// Flushes and closes the file. Collective.
     void close();
     const std::string &file() const noexcept { return file_; }
+    /// The communicator the file was opened on.
+    const mpi::Comm &comm() const noexcept { return *comm_; }
+    /// The open file's HDF5 id (negative after close()). Local.
+    hid_t handle() const noexcept { return handle_.get(); }
 
   private:
     const mpi::Comm *comm_;

@@ -58,4 +58,37 @@ void spstrf_(char const *uplo,
              int *info,
              std::size_t uplo_len);
 
+/// Symmetric eigendecomposition A = V diag(w) Vᵀ (jobz 'V': A is overwritten by V), eigenvalues ascending.
+/// lwork = -1 is a workspace query (the optimal size is returned in work[0]).
+void dsyev_(char const *jobz,
+            char const *uplo,
+            int const *n,
+            double *a,
+            int const *lda,
+            double *w,
+            double *work,
+            int const *lwork,
+            int *info,
+            std::size_t jobz_len,
+            std::size_t uplo_len);
+
+/// Singular value decomposition A = U diag(s) Vᵀ of an m x n matrix (A is destroyed), s descending.
+/// lwork = -1 is a workspace query; info > 0: the bidiagonal QR iteration did not converge.
+void dgesvd_(char const *jobu,
+             char const *jobvt,
+             int const *m,
+             int const *n,
+             double *a,
+             int const *lda,
+             double *s,
+             double *u,
+             int const *ldu,
+             double *vt,
+             int const *ldvt,
+             double *work,
+             int const *lwork,
+             int *info,
+             std::size_t jobu_len,
+             std::size_t jobvt_len);
+
 } // extern "C"

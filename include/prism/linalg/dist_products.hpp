@@ -1,0 +1,62 @@
+#pragma once
+/// The communication kernels of distributed NMF (MPI-FAUN, Kannan, Ballard & Park 2016). Everything an
+/// iteration communicates goes through these three functions.
+///
+/// Per call, with X (m x n) on a pr x pc grid and factors of k columns, each rank sends about:
+///   gram_allreduce      k^2 words                       (all-reduce over all P ranks)
+///   gather_factor       (m/pr) k  [W]  or (n/pc) k  [H^T]  (all-gather within the grid row / column)
+///   x_times_factor      (m/pr) k  [X H^T]  or (n/pc) k  [X^T W]  (reduce-scatter within the grid row / column)
+/// so one outer iteration (both factors) moves ~ 2 (m/pr + n/pc) k + 2 k^2 words per rank.
+
+#include <vector>
+
+#include "prism/dist_matrix.hpp"
+#include "prism/factor.hpp"
+
+namespace prism {
+
+/// Reusable buffers, so iterations allocate nothing.
+template <typename T> struct ProductWorkspace {
+    std::vector<T> gathered; ///< a gathered factor: gathered_rows x k, row-major
+    std::vector<T> partial;  ///< this rank's partial product before the reduce-scatter
+    double seconds_local = 0; ///< accumulated by x_times_factor: local BLAS-3 product
+    double seconds_comm = 0;  ///< accumulated by x_times_factor: reduce-scatter
+};
+
+/// G (k x k, column-major, symmetric) = F^T F summed over the whole grid; `extras` more values that the
+/// caller placed in g[k*k .. k*k+extras) are summed in the same all-reduce (one message, not two).
+/// Collective on f.grid().comm().
+template <typename T> void gram_allreduce(const Factor<T> &f, std::vector<T> &g, int extras = 0);
+
+/// All-gathers f's slabs within gather_comm():
+///
+///   BEFORE  rank j of gather_comm: slab_j (slab_rows()[j] x k)
+///   AFTER   all of them: gathered = [slab_0; slab_1; ...] (gathered_rows() x k, row-major),
+///           whose row r matches X-local index r of f's dimension.
+///
+/// Collective on f.gather_comm().
+template <typename T> void gather_factor(const Factor<T> &f, std::vector<T> &gathered);
+
+/// The product of X with the *other* factor, delivered in `out`'s slab layout (rows() x k, row-major):
+///   out.side() == w:  X H^T restricted to out's rows     (input: H^T gathered within the grid column)
+///   out.side() == ht: X^T W restricted to out's rows     (input: W gathered within the grid row)
+/// Local BLAS-3 product on X's block, then a sum-reduce-scatter within out.gather_comm():
+///
+///   BEFORE  rank j: partial = X_ij-product for all gathered rows (gathered_rows x k)
+///   AFTER   rank j: result slab j = sum over the grid row (or column) of partial's slab j
+///
+/// Collective on out.gather_comm().
+template <typename T>
+void x_times_factor(const DistMatrix<T> &x,
+                    const std::vector<T> &other_gathered,
+                    const Factor<T> &out,
+                    ProductWorkspace<T> &ws,
+                    std::vector<T> &result);
+
+/// Only the local BLAS-3 product of x_times_factor (no communication): partial = X_ij H_j^T (side w) or
+/// X_ij^T W_i (side ht), gathered_rows x k row-major. Exposed for benchmarks (the "floor").
+template <typename T>
+void local_product(const DistMatrix<T> &x, const std::vector<T> &other_gathered, FactorSide side, gidx k,
+                   std::vector<T> &partial);
+
+} // namespace prism

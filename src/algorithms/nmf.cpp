@@ -1,0 +1,368 @@
+// Distributed NMF: one outer iteration, on a pr x pc grid with X_ij the local block of rank (i, j),
+//
+//   H^T[MR,*]  <- all-gather H^T slabs within the grid column         (n/pc) k words
+//   (XH^T) slab <- reduce-scatter of X_ij H_j^T within the grid row     (m/pr) k words
+//   W slab     <- local NNLS / HALS / MU with G = H H^T (k x k, already all-reduced)
+//   G_W        <- all-reduce of slab Grams W^T W                        k^2 words
+//   W[MC,*]    <- all-gather W slabs within the grid row                (m/pr) k words
+//   (X^T W) slab <- reduce-scatter of X_ij^T W_i within the grid column (n/pc) k words
+//   H^T slab   <- local update with G = W^T W
+//   G_H, tr(W^T X H^T), penalties <- one all-reduce                     k^2 + 3 words
+//   stop?      <- one broadcast from rank 0 (so every rank takes the same decision)
+//
+// The objective comes from ||X - WH||^2 = ||X||^2 - 2 tr(W^T X H^T) + tr(G_W G_H) using quantities the
+// iteration already has: X^T W (the H update's right-hand side) dotted with the new H^T slab.
+
+#include "prism/algorithms/nmf.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "prism/linalg/blas.hpp"
+#include "prism/linalg/dist_products.hpp"
+#include "prism/matrix_stats.hpp"
+#include "prism/mpi/collectives.hpp"
+#include "prism/nnls/bpp.hpp"
+#include "prism/nnls/hals_update.hpp"
+#include "prism/nnls/mu_update.hpp"
+#include "prism/util/counter_random.hpp"
+
+namespace prism {
+
+namespace {
+
+std::string shape_of(gidx m, gidx n) { return std::to_string(m) + " x " + std::to_string(n); }
+std::string at(const Position &p) {
+    return "row " + std::to_string(p.row) + ", column " + std::to_string(p.col) + " (0-based)";
+}
+
+template <typename T> double local_sum_squares(const DistMatrix<T> &x) {
+    double s = 0;
+    for (lidx j = 0; j < x.local_cols(); ++j) {
+        const T *col = x.data() + j * x.ld();
+        for (lidx i = 0; i < x.local_rows(); ++i) {
+            s += static_cast<double>(col[i]) * static_cast<double>(col[i]);
+        }
+    }
+    return s;
+}
+
+template <typename T> double local_sum(const DistMatrix<T> &x) {
+    double s = 0;
+    for (lidx j = 0; j < x.local_cols(); ++j) {
+        const T *col = x.data() + j * x.ld();
+        for (lidx i = 0; i < x.local_rows(); ++i) {
+            s += static_cast<double>(col[i]);
+        }
+    }
+    return s;
+}
+
+// Solves for one factor's slab given the other factor's Gram G and the cross product R (both slab-shaped).
+template <typename T>
+void update_factor(Algorithm algorithm,
+                   const std::vector<T> &gram,
+                   const std::vector<T> &cross,
+                   const Penalty &penalty,
+                   double hals_floor,
+                   Factor<T> &f,
+                   std::vector<T> &scratch,
+                   nnls::BppStats &stats) {
+    const gidx k = f.k();
+    switch (algorithm) {
+    case Algorithm::anls_bpp: {
+        // min_{x>=0} 1/2 x^T (G + l2 I) x - x^T (r - l1): the ridge enters through the Gram.
+        scratch.assign(gram.begin(), gram.begin() + k * k);
+        for (gidx l = 0; l < k; ++l) {
+            scratch[static_cast<std::size_t>(l * k + l)] += static_cast<T>(penalty.l2);
+        }
+        nnls::BppOptions o;
+        o.warm_start = true; // passive sets change little between outer iterations
+        o.l1 = penalty.l1;
+        nnls::BppStats s;
+        nnls::bpp_solve<T>(scratch.data(), k, cross.data(), k, f.rows(), f.data(), k, o, &s);
+        stats += s;
+        break;
+    }
+    case Algorithm::hals: {
+        nnls::HalsOptions o;
+        o.l1 = penalty.l1;
+        o.l2 = penalty.l2;
+        o.eps_floor = hals_floor;
+        nnls::hals_update<T>(gram.data(), k, cross.data(), k, f.rows(), f.data(), k, o);
+        break;
+    }
+    case Algorithm::mu: {
+        nnls::MuOptions o;
+        o.l1 = penalty.l1;
+        o.l2 = penalty.l2;
+        nnls::mu_update<T>(gram.data(), k, cross.data(), k, f.rows(), f.data(), k, o);
+        break;
+    }
+    }
+}
+
+// HALS keeps W's columns at unit norm (scaling H^T's columns to compensate) so the two factors stay
+// balanced. The norms are the diagonal of G_W, already all-reduced: no extra collective.
+template <typename T> void normalise_columns(std::vector<T> &gram_w, Factor<T> &w, Factor<T> &ht) {
+    const gidx k = w.k();
+    std::vector<T> scale(static_cast<std::size_t>(k), T{1});
+    for (gidx l = 0; l < k; ++l) {
+        const T norm = std::sqrt(gram_w[static_cast<std::size_t>(l * k + l)]);
+        if (norm > T{0} && std::isfinite(norm)) { // a dead column stays as it is
+            scale[static_cast<std::size_t>(l)] = norm;
+        }
+    }
+    for (lidx r = 0; r < w.rows(); ++r) {
+        for (gidx l = 0; l < k; ++l) {
+            w.at(r, l) /= scale[static_cast<std::size_t>(l)];
+        }
+    }
+    for (lidx r = 0; r < ht.rows(); ++r) {
+        for (gidx l = 0; l < k; ++l) {
+            ht.at(r, l) *= scale[static_cast<std::size_t>(l)];
+        }
+    }
+    for (gidx a = 0; a < k; ++a) {
+        for (gidx b = 0; b < k; ++b) {
+            gram_w[static_cast<std::size_t>(a * k + b)] /= scale[static_cast<std::size_t>(a)] *
+                                                           scale[static_cast<std::size_t>(b)];
+        }
+    }
+}
+
+template <typename T> double slab_sum(const Factor<T> &f) {
+    double s = 0;
+    for (lidx i = 0; i < f.rows() * f.k(); ++i) {
+        s += static_cast<double>(f.data()[i]);
+    }
+    return s;
+}
+
+template <typename T> double trace_product(const std::vector<T> &a, const std::vector<T> &b, gidx k) {
+    double s = 0; // tr(A B) for symmetric A, B = sum_ab A_ab B_ab
+    for (gidx i = 0; i < k * k; ++i) {
+        s += static_cast<double>(a[static_cast<std::size_t>(i)]) * static_cast<double>(b[static_cast<std::size_t>(i)]);
+    }
+    return s;
+}
+
+template <typename T> double trace(const std::vector<T> &a, gidx k) {
+    double s = 0;
+    for (gidx l = 0; l < k; ++l) {
+        s += static_cast<double>(a[static_cast<std::size_t>(l * k + l)]);
+    }
+    return s;
+}
+
+enum Decision : int { go_on = 0, stop_tolerance, stop_max_time, stop_interrupted, stop_non_finite };
+
+} // namespace
+
+template <typename T> double validate_nmf_input(const DistMatrix<T> &x, gidx k, const std::string &name) {
+    const gidx m = x.rows(), n = x.cols();
+    mpi::agree(x.grid().comm(), m > 0 && n > 0, name + " is empty (" + shape_of(m, n) + ")");
+    const MatrixStats s = compute_stats(x);
+    auto fail_if = [&](bool bad, const std::string &message) { mpi::agree(x.grid().comm(), !bad, message); };
+    fail_if(s.nan_count > 0, name + " has " + std::to_string(s.nan_count) + " NaN entries; the first is at " +
+                                 at(s.first_nan) + ". NMF needs finite data");
+    fail_if(s.inf_count > 0, name + " has " + std::to_string(s.inf_count) + " infinite entries; the first is at " +
+                                 at(s.first_inf) + ". NMF needs finite data");
+    if (s.negative_count > 0) {
+        std::ostringstream v;
+        v.precision(6);
+        v << s.first_negative_value;
+        fail_if(true, name + " has " + std::to_string(s.negative_count) + " negative entries; the first is " +
+                          v.str() + " at " + at(s.first_negative) + ". NMF needs X >= 0");
+    }
+    fail_if(s.nonzeros == 0, name + " has no nonzero entries (" + shape_of(m, n) + "): nothing to factorize");
+    fail_if(k < 1, "rank k = " + std::to_string(k) + " must be at least 1");
+    fail_if(k > std::min(m, n), "rank k = " + std::to_string(k) + " exceeds min(m, n) = " +
+                                    std::to_string(std::min(m, n)) + " for " + name + " (" + shape_of(m, n) + ")");
+    return s.sum_squares;
+}
+
+template <typename T>
+void initialize_random(const DistMatrix<T> &x, Factor<T> &w, Factor<T> &ht, std::uint64_t seed) {
+    const double total = mpi::allreduce_value(x.grid().comm(), local_sum(x), mpi::Op::sum);
+    const double entries = static_cast<double>(x.rows()) * static_cast<double>(x.cols());
+    const double mean = entries > 0 ? total / entries : 0.0;
+    const double scale = std::sqrt(std::max(mean, 0.0) / static_cast<double>(w.k()));
+    for (lidx r = 0; r < w.rows(); ++r) {
+        for (gidx l = 0; l < w.k(); ++l) {
+            w.at(r, l) = static_cast<T>(scale * counter_uniform(seed, 0, w.global_index(r), l));
+        }
+    }
+    for (lidx r = 0; r < ht.rows(); ++r) {
+        for (gidx l = 0; l < ht.k(); ++l) {
+            ht.at(r, l) = static_cast<T>(scale * counter_uniform(seed, 1, ht.global_index(r), l));
+        }
+    }
+}
+
+template <typename T> NmfInfo nmf(const DistMatrix<T> &x, Factor<T> &w, Factor<T> &ht, const NmfOptions &opts) {
+    const Grid &grid = x.grid();
+    const mpi::Comm &comm = grid.comm();
+    const gidx k = w.k();
+    mpi::agree(comm, w.k() == ht.k() && w.global_rows() == x.rows() && ht.global_rows() == x.cols(),
+               "factor shapes do not match the data");
+    NmfInfo info;
+    const double x_norm2 = mpi::allreduce_value(comm, local_sum_squares(x), mpi::Op::sum);
+    const double x_norm2_safe = x_norm2 > 0 ? x_norm2 : 1.0;
+
+    ProductWorkspace<T> ws;
+    std::vector<T> gram_w, gram_h, cross_w, cross_h, scratch;
+    nnls::BppStats bpp;
+    gram_allreduce(ht, gram_h);
+    double previous_objective = std::numeric_limits<double>::infinity();
+    const double start = MPI_Wtime();
+
+    for (int it = 1; it <= opts.max_iter; ++it) {
+        const double t_iter = MPI_Wtime();
+        // ---- W update: needs H H^T (gram_h) and X H^T restricted to my W rows.
+        double t = MPI_Wtime();
+        gather_factor(ht, ws.gathered);
+        info.t_comm += MPI_Wtime() - t;
+        x_times_factor(x, ws.gathered, w, ws, cross_w);
+        t = MPI_Wtime();
+        update_factor(opts.algorithm, gram_h, cross_w, opts.w, opts.hals_floor, w, scratch, bpp);
+        info.t_solve += MPI_Wtime() - t;
+
+        // ---- H update: needs W^T W and X^T W restricted to my H^T rows.
+        t = MPI_Wtime();
+        gram_allreduce(w, gram_w);
+        info.t_grams += MPI_Wtime() - t;
+        if (opts.algorithm == Algorithm::hals) {
+            normalise_columns(gram_w, w, ht);
+        }
+        t = MPI_Wtime();
+        gather_factor(w, ws.gathered);
+        info.t_comm += MPI_Wtime() - t;
+        x_times_factor(x, ws.gathered, ht, ws, cross_h);
+        t = MPI_Wtime();
+        update_factor(opts.algorithm, gram_w, cross_h, opts.h, opts.hals_floor, ht, scratch, bpp);
+        info.t_solve += MPI_Wtime() - t;
+
+        // ---- Objective pieces ride along with the next iteration's Gram: one all-reduce.
+        double cross_trace = 0;
+        for (lidx i = 0; i < ht.rows() * k; ++i) {
+            cross_trace += static_cast<double>(cross_h[static_cast<std::size_t>(i)]) *
+                           static_cast<double>(ht.data()[i]);
+        }
+        t = MPI_Wtime();
+        gram_h.resize(static_cast<std::size_t>(k * k + 3));
+        gram_h[static_cast<std::size_t>(k * k)] = static_cast<T>(cross_trace);
+        gram_h[static_cast<std::size_t>(k * k + 1)] = static_cast<T>(opts.w.l1 != 0 ? slab_sum(w) : 0.0);
+        gram_h[static_cast<std::size_t>(k * k + 2)] = static_cast<T>(opts.h.l1 != 0 ? slab_sum(ht) : 0.0);
+        gram_allreduce(ht, gram_h, 3);
+        info.t_grams += MPI_Wtime() - t;
+        const double tr_wxh = static_cast<double>(gram_h[static_cast<std::size_t>(k * k)]);
+        const double fit2 = std::max(0.0, x_norm2 - 2 * tr_wxh + trace_product(gram_w, gram_h, k));
+        const double objective = 0.5 * fit2 + opts.w.l1 * static_cast<double>(gram_h[k * k + 1]) +
+                                 opts.h.l1 * static_cast<double>(gram_h[k * k + 2]) +
+                                 0.5 * opts.w.l2 * trace(gram_w, k) + 0.5 * opts.h.l2 * trace(gram_h, k);
+        gram_h.resize(static_cast<std::size_t>(k * k));
+        const double relative_error = std::sqrt(fit2 / x_norm2_safe);
+
+        // ---- Stop? Rank 0 decides and tells everyone, so no rank can leave the loop alone.
+        int decision = go_on;
+        const double now = MPI_Wtime();
+        if (comm.rank() == 0) {
+            const double change = (previous_objective - objective) / std::max(std::abs(previous_objective), 1e-300);
+            if (!std::isfinite(objective)) {
+                decision = stop_non_finite;
+            } else if (opts.tol > 0 && it > 1 && std::abs(change) < opts.tol) {
+                decision = stop_tolerance;
+            } else if (opts.max_seconds > 0 && now - start >= opts.max_seconds) {
+                decision = stop_max_time;
+            } else if (opts.stop_requested && opts.stop_requested()) {
+                decision = stop_interrupted;
+            }
+        }
+        double seconds = now - t_iter;
+        mpi::bcast(comm, &decision, 1, 0);
+        mpi::bcast(comm, &seconds, 1, 0);
+        mpi::agree(comm, decision != stop_non_finite,
+                   "the objective became non-finite at iteration " + std::to_string(it) +
+                       " (overflow in the data scale?)");
+        previous_objective = objective;
+        info.iterations = it;
+        info.relative_error = relative_error;
+        info.objective = objective;
+        info.history_relative_error.push_back(relative_error);
+        info.history_seconds.push_back(seconds);
+        if (opts.on_iteration) {
+            opts.on_iteration(IterationReport{it, relative_error, objective, seconds});
+        }
+        if (decision != go_on) {
+            info.converged = decision == stop_tolerance;
+            info.stop_reason = decision == stop_tolerance  ? "tolerance"
+                               : decision == stop_max_time ? "max-time"
+                                                           : "interrupted";
+            break;
+        }
+    }
+    if (info.stop_reason.empty()) {
+        info.stop_reason = "max-iter";
+    }
+    info.seconds = MPI_Wtime() - start;
+    info.t_products = ws.seconds_local;
+    info.t_comm += ws.seconds_comm;
+    // BPP counters summed over ranks (max for the per-column iteration count).
+    lidx counters[6] = {bpp.columns, bpp.exchange_rounds, bpp.factorizations, bpp.pivoted_fallbacks,
+                        bpp.backup_exchanges, bpp.cap_hits};
+    mpi::allreduce(comm, counters, 6, mpi::Op::sum);
+    info.bpp.columns = counters[0];
+    info.bpp.exchange_rounds = counters[1];
+    info.bpp.factorizations = counters[2];
+    info.bpp.pivoted_fallbacks = counters[3];
+    info.bpp.backup_exchanges = counters[4];
+    info.bpp.cap_hits = counters[5];
+    info.bpp.iterations = mpi::allreduce_value(comm, bpp.iterations, mpi::Op::max);
+    return info;
+}
+
+template <typename T> double relative_error_exact(const DistMatrix<T> &x, const Factor<T> &w, const Factor<T> &ht) {
+    const mpi::Comm &comm = x.grid().comm();
+    std::vector<T> w_i, h_j;
+    gather_factor(w, w_i);  // W[MC,*]: rows matching X_ij's local rows
+    gather_factor(ht, h_j); // H^T[MR,*]: rows matching X_ij's local columns
+    const gidx k = w.k();
+    const lidx mr = x.local_rows(), nc = x.local_cols();
+    const lidx chunk = std::max<lidx>(1, std::min<lidx>(nc, (lidx{1} << 20) / std::max<lidx>(mr, 1)));
+    std::vector<T> product(static_cast<std::size_t>(std::max<lidx>(mr * chunk, 1)));
+    double residual = 0, norm = 0;
+    for (lidx j0 = 0; j0 < nc; j0 += chunk) {
+        const lidx cols = std::min(chunk, nc - j0);
+        // product (mr x cols) = W_i (mr x k) H_j(j0:j0+cols)^T, W_i stored as column-major k x mr.
+        blas::gemm<T>('T', 'N', mr, cols, k, T{1}, w_i.data(), k, h_j.data() + j0 * k, k, T{0}, product.data(),
+                      std::max<lidx>(mr, 1));
+        for (lidx j = 0; j < cols; ++j) {
+            const T *xc = x.data() + (j0 + j) * x.ld();
+            const T *pc = product.data() + j * mr;
+            for (lidx i = 0; i < mr; ++i) {
+                const double d = static_cast<double>(xc[i]) - static_cast<double>(pc[i]);
+                residual += d * d;
+                norm += static_cast<double>(xc[i]) * static_cast<double>(xc[i]);
+            }
+        }
+    }
+    double sums[2] = {residual, norm};
+    mpi::allreduce(comm, sums, 2, mpi::Op::sum);
+    return sums[1] > 0 ? std::sqrt(sums[0] / sums[1]) : 0.0;
+}
+
+template double validate_nmf_input<double>(const DistMatrix<double> &, gidx, const std::string &);
+template double validate_nmf_input<float>(const DistMatrix<float> &, gidx, const std::string &);
+template void initialize_random<double>(const DistMatrix<double> &, Factor<double> &, Factor<double> &,
+                                        std::uint64_t);
+template void initialize_random<float>(const DistMatrix<float> &, Factor<float> &, Factor<float> &, std::uint64_t);
+template NmfInfo nmf<double>(const DistMatrix<double> &, Factor<double> &, Factor<double> &, const NmfOptions &);
+template NmfInfo nmf<float>(const DistMatrix<float> &, Factor<float> &, Factor<float> &, const NmfOptions &);
+template double relative_error_exact<double>(const DistMatrix<double> &, const Factor<double> &,
+                                             const Factor<double> &);
+template double relative_error_exact<float>(const DistMatrix<float> &, const Factor<float> &, const Factor<float> &);
+
+} // namespace prism

@@ -1,0 +1,81 @@
+#include "prism/linalg/dist_products.hpp"
+
+#include "prism/linalg/blas.hpp"
+#include "prism/mpi/collectives.hpp"
+
+namespace prism {
+
+namespace {
+std::vector<std::int64_t> word_counts(const std::vector<lidx> &rows, gidx k) {
+    std::vector<std::int64_t> counts;
+    counts.reserve(rows.size());
+    for (lidx r : rows) {
+        counts.push_back(r * k);
+    }
+    return counts;
+}
+} // namespace
+
+template <typename T> void gram_allreduce(const Factor<T> &f, std::vector<T> &g, int extras) {
+    const gidx k = f.k();
+    g.resize(static_cast<std::size_t>(k * k + extras));
+    // The slab is row-major rows x k, i.e. column-major k x rows: F^T F = slab_cm * slab_cm^T.
+    blas::syrk_full<T>(k, f.rows(), T{1}, f.data(), k, T{0}, g.data(), k);
+    // G[*,*] = sum over all ranks of the local Grams (each factor row lives on exactly one rank).
+    mpi::allreduce(f.grid().comm(), g.data(), k * k + extras, mpi::Op::sum);
+}
+
+template <typename T> void gather_factor(const Factor<T> &f, std::vector<T> &gathered) {
+    gathered.resize(static_cast<std::size_t>(f.gathered_rows() * f.k()));
+    // F[MC,*] (or F[MR,*]) <- F slabs: all-gather within the grid row (column).
+    mpi::allgatherv(f.gather_comm(), f.data(), gathered.data(), word_counts(f.slab_rows(), f.k()));
+}
+
+template <typename T>
+void local_product(const DistMatrix<T> &x, const std::vector<T> &other_gathered, FactorSide side, gidx k,
+                   std::vector<T> &partial) {
+    const lidx mr = x.local_rows(), nc = x.local_cols();
+    if (side == FactorSide::w) {
+        // partial^T (k x mr, column-major == mr x k row-major) = Ht_j^T (k x nc) * X_ij^T
+        partial.resize(static_cast<std::size_t>(mr * k));
+        blas::gemm<T>('N', 'T', k, mr, nc, T{1}, other_gathered.data(), k, x.data(), x.ld(), T{0}, partial.data(),
+                      k);
+    } else {
+        // partial^T (k x nc) = W_i^T (k x mr) * X_ij (mr x nc)
+        partial.resize(static_cast<std::size_t>(nc * k));
+        blas::gemm<T>('N', 'N', k, nc, mr, T{1}, other_gathered.data(), k, x.data(), x.ld(), T{0}, partial.data(),
+                      k);
+    }
+}
+
+template <typename T>
+void x_times_factor(const DistMatrix<T> &x,
+                    const std::vector<T> &other_gathered,
+                    const Factor<T> &out,
+                    ProductWorkspace<T> &ws,
+                    std::vector<T> &result) {
+    const double t0 = MPI_Wtime();
+    local_product(x, other_gathered, out.side(), out.k(), ws.partial);
+    const double t1 = MPI_Wtime();
+    result.resize(static_cast<std::size_t>(out.rows() * out.k()));
+    // (X H^T)[MC,*] summed over the grid row, scattered into W's slabs (or X^T W over the grid column).
+    mpi::reduce_scatter_sum(out.gather_comm(), ws.partial.data(), result.data(),
+                            word_counts(out.slab_rows(), out.k()));
+    ws.seconds_local += t1 - t0;
+    ws.seconds_comm += MPI_Wtime() - t1;
+}
+
+template void gram_allreduce<double>(const Factor<double> &, std::vector<double> &, int);
+template void gram_allreduce<float>(const Factor<float> &, std::vector<float> &, int);
+template void gather_factor<double>(const Factor<double> &, std::vector<double> &);
+template void gather_factor<float>(const Factor<float> &, std::vector<float> &);
+template void local_product<double>(const DistMatrix<double> &, const std::vector<double> &, FactorSide, gidx,
+                                    std::vector<double> &);
+template void local_product<float>(const DistMatrix<float> &, const std::vector<float> &, FactorSide, gidx,
+                                   std::vector<float> &);
+template void x_times_factor<double>(const DistMatrix<double> &, const std::vector<double> &,
+                                     const Factor<double> &, ProductWorkspace<double> &, std::vector<double> &);
+template void x_times_factor<float>(const DistMatrix<float> &, const std::vector<float> &, const Factor<float> &,
+                                    ProductWorkspace<float> &, std::vector<float> &);
+
+} // namespace prism
