@@ -11,6 +11,7 @@ packages=(
     libopenblas-dev liblapack-dev       # BLAS / LAPACK
     libboost-program-options-dev        # drivers' command lines
     libgtest-dev                        # tests
+    python3-h5py                        # end-to-end tests write inputs and read outputs as users' tools do
 )
 
 missing=()
