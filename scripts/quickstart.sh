@@ -20,8 +20,10 @@ mpirun_flags=(--oversubscribe --mca mpi_yield_when_idle 1 -q)
 case "$mode" in
 demo)
     export OMP_NUM_THREADS=1
+    mkdir -p results
     mpirun -np 4 "${mpirun_flags[@]}" build/drivers/prism-info data/golub_esgolub.h5
-    mpirun -np 4 "${mpirun_flags[@]}" build/drivers/prism-info data/miniacc_multiomics.h5:/RNASeq2GeneNorm/X
+    mpirun -np 4 "${mpirun_flags[@]}" build/drivers/prism-nmf --input data/golub_esgolub.h5 --rank 3 \
+        --init nndsvda --output results/golub-k3.h5 --force
     ;;
 test)
     cd build
