@@ -173,6 +173,44 @@ for name, shape, k, np_, grid, block, init in [("k=min(m,n) nndsvd", (3, 10), 3,
                                str(k), "--grid", grid, "--block", block, "--init", init, "--output", o, "--quiet")
     check(name, status == 0 and np.isfinite(result(o)[0]).all(), stderr)
 
+# --- ROBUSTNESS 10c: identical columns (degenerate NNLS subproblems), k = 5, ANLS-BPP on 2x2: terminates.
+tiled = np.tile(rng.random((100, 1)), (1, 60))
+o = os.path.join(work, "tiled-out.h5")
+status, _, stderr, seconds = run(4, "--input", h5("tiled.h5", tiled), "--rank", "5", "--algorithm", "anls-bpp",
+                                 "--grid", "2x2", "--output", o, "--quiet", timeout=60)
+check("identical columns: BPP terminates, finite, exact", status == 0 and np.isfinite(result(o)[1]).all() and
+      result(o)[2]["relative_error"] < 1e-8, f"{stderr} {seconds}")
+
+# --- ROBUSTNESS 9: many empty columns, large k, nndsvd (which makes zero columns): H[:, j] = 0 where
+# X[:, j] = 0, for both solvers.
+sparse_x = np.where(rng.random((550, 1500)) < 0.003, rng.random((550, 1500)), 0.0)
+empty_cols = np.where(sparse_x.sum(axis=0) == 0)[0]
+for algorithm in ["anls-bpp", "hals"]:
+    o = os.path.join(work, f"sparse-{algorithm}.h5")
+    status, _, stderr, _ = run(2, "--input", h5("sparse.h5", sparse_x), "--rank", "60", "--init", "nndsvd",
+                               "--algorithm", algorithm, "--max-iter", "30", "--output", o, "--quiet")
+    ok = status == 0
+    if ok:
+        W, H, _ = result(o)
+        ok = np.isfinite(W).all() and np.isfinite(H).all() and len(empty_cols) > 0 and H[:, empty_cols].max() == 0
+    check(f"very sparse, k=60, nndsvd, {algorithm}: finite, empty columns give zero H columns", ok, stderr)
+
+# --- ROBUSTNESS 16c/d: prime rank counts with the automatic grid; more process rows than matrix rows.
+for np_ in [5]:
+    o = os.path.join(work, f"prime-{np_}.h5")
+    status, stdout, stderr, _ = run(np_, "--input", small, "--rank", "3", "--output", o, "--max-iter", "5")
+    check(f"-np {np_} automatic grid: runs and logs the grid", status == 0 and "grid 5x1 on 5 ranks" in stdout,
+          stdout + stderr)
+o = os.path.join(work, "tall-grid.h5")
+status, _, stderr, _ = run(4, "--input", h5("wide.h5", rng.random((3, 40))), "--rank", "2", "--grid", "4x1",
+                           "--block", "1", "--output", o, "--quiet")
+check("3 x 40 on a 4x1 grid (a process row owns nothing)", status == 0 and np.isfinite(result(o)[0]).all(), stderr)
+
+# --- ROBUSTNESS 6 (second line of defence): squares that overflow make the objective non-finite: stop at
+# once with the iteration number, no output.
+expect_error("overflowing data stops with the iteration", "became non-finite at iteration 1", 2,
+             "--input", h5("huge.h5", rng.random((20, 10)) * 1e300), "--rank", "2")
+
 # --- Bad input: one clear line, exit 2 everywhere, no output. The bad value sits in the last block (owned
 # by the last rank of a 2x2 grid, never rank 0).
 bad = rng.random((40, 30))
