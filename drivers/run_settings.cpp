@@ -1,0 +1,295 @@
+#include "run_settings.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <utility>
+
+#include "prism/error.hpp"
+#include "prism/mpi/collectives.hpp"
+
+#ifndef PRISM_VERSION
+#define PRISM_VERSION "unknown"
+#endif
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace prism::drivers {
+
+namespace {
+
+void require(bool ok, const std::string &message) {
+    if (!ok) {
+        throw Error(message);
+    }
+}
+
+// "MB" or "MBxNB" with positive integers.
+void parse_block(const std::string &text, gidx &mb, gidx &nb) {
+    const auto bad = [&] {
+        return Error("invalid --block " + in_quotes(text) +
+                     ": expected MB or MBxNB with positive integers, e.g. 64 or 64x32");
+    };
+    const auto sep = text.find_first_of("xX");
+    const std::string a = text.substr(0, sep), b = sep == std::string::npos ? a : text.substr(sep + 1);
+    const auto number = [&](const std::string &s) {
+        if (s.empty() || s.size() > 12 || s.find_first_not_of("0123456789") != std::string::npos) {
+            throw bad();
+        }
+        const gidx v = std::stoll(s);
+        if (v < 1) {
+            throw bad();
+        }
+        return v;
+    };
+    mb = number(a);
+    nb = number(b);
+}
+
+} // namespace
+
+std::string in_quotes(const std::string &text) {
+    return "'" + text + "'";
+}
+
+void add_run_options(po::options_description &options, RunSettings &s) {
+    options.add_options()("rank,k", po::value(&s.k), "factorization rank k >= 1 (required)")(
+        "output,o", po::value(&s.output), "HDF5 file to write (required; refused if it exists, see --force)")(
+        "algorithm,a", po::value(&s.algorithm_text)->default_value("hals"), "hals | anls-bpp | mu")(
+        "max-iter", po::value(&s.max_iter)->default_value(200), "maximum number of iterations (>= 1)")(
+        "tol", po::value(&s.tol)->default_value(1e-4, "1e-4"),
+        "stop when the objective's relative decrease over one iteration is below this (0: never)")(
+        "seed", po::value(&s.seed)->default_value(1), "seed of the random initialization (>= 0)")(
+        "init", po::value(&s.init_text)->default_value("random"), "random | nndsvd | nndsvda")(
+        "grid", po::value(&s.grid_text)->default_value("auto"),
+        "process grid PRxPC with PR * PC = number of ranks, or auto")(
+        "block", po::value(&s.block_text)->default_value("64"), "distribution block MB or MBxNB")(
+        "precision", po::value(&s.precision_text)->default_value("double"),
+        "double | float (float halves memory and time; outputs are float32)")(
+        "l1-w", po::value(&s.w.l1)->default_value(0.0, "0"), "L1 (sparsity) penalty on W (>= 0)")(
+        "l1-h", po::value(&s.h.l1)->default_value(0.0, "0"), "L1 (sparsity) penalty on H (>= 0)")(
+        "l2-w", po::value(&s.w.l2)->default_value(0.0, "0"), "L2 (ridge) penalty on W (>= 0)")(
+        "l2-h", po::value(&s.h.l2)->default_value(0.0, "0"), "L2 (ridge) penalty on H (>= 0)")(
+        "max-time", po::value(&s.max_time)->default_value(0.0, "0"),
+        "stop iterating after this many seconds (0: no limit); the result is still written")(
+        "log-every", po::value(&s.log_every)->default_value(10),
+        "print one progress line every N iterations on rank 0 (0: none)")(
+        "quiet,q", po::bool_switch(&s.quiet), "print nothing but errors")(
+        "force,f", po::bool_switch(&s.force), "overwrite an existing output file");
+}
+
+void check_run_settings(const po::variables_map &vm, RunSettings &s) {
+    require(vm.count("rank"), "no rank given: --rank K is required (see --help)");
+    require(vm.count("output"), "no output given: --output OUT.h5 is required (see --help)");
+    require(s.k >= 1, "rank k = " + std::to_string(s.k) + " must be at least 1");
+    s.algorithm = parse_algorithm(s.algorithm_text);
+    s.init = parse_init(s.init_text);
+    require(s.precision_text == "double" || s.precision_text == "float",
+            "invalid --precision " + in_quotes(s.precision_text) + ": expected double or float");
+    s.use_float = s.precision_text == "float";
+    require(s.max_iter >= 1, "--max-iter must be at least 1, got " + std::to_string(s.max_iter));
+    require(std::isfinite(s.tol) && s.tol >= 0, "--tol must be a finite number >= 0");
+    require(s.seed >= 0, "--seed must be >= 0, got " + std::to_string(s.seed));
+    for (const auto &[name, value] : {std::pair<const char *, double>{"--l1-w", s.w.l1},
+                                      {"--l1-h", s.h.l1},
+                                      {"--l2-w", s.w.l2},
+                                      {"--l2-h", s.h.l2},
+                                      {"--max-time", s.max_time}}) {
+        require(std::isfinite(value) && value >= 0, std::string(name) + " must be a finite number >= 0");
+    }
+    require(s.log_every >= 0, "--log-every must be >= 0, got " + std::to_string(s.log_every));
+    if (s.grid_text != "auto") {
+        parse_grid_shape(s.grid_text); // throws "invalid grid ..." on bad text
+    }
+    parse_block(s.block_text, s.mb, s.nb);
+}
+
+std::string shell_join(int argc, char **argv) {
+    std::string line;
+    for (int i = 0; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const bool plain = !arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                                 "0123456789-_=+./:,@%") == std::string::npos;
+        std::string word = arg;
+        if (!plain) {
+            word = "'";
+            for (char c : arg) {
+                word += c == '\'' ? std::string("'\\''") : std::string(1, c);
+            }
+            word += "'";
+        }
+        line += (i ? " " : "") + word;
+    }
+    return line;
+}
+
+void check_output_path(const mpi::Comm &world, const std::string &output, bool force) {
+    mpi::agree_call(world, [&] {
+        if (world.rank() != 0) {
+            return;
+        }
+        const fs::path out(output);
+        if (fs::is_directory(out)) {
+            throw Error(in_quotes(output) + " is a directory; --output needs a file name");
+        }
+        if (fs::exists(out) && !force) {
+            throw Error(in_quotes(output) + " already exists; use --force to overwrite it");
+        }
+        const fs::path folder = out.has_parent_path() ? out.parent_path() : fs::path(".");
+        if (!fs::is_directory(folder)) {
+            throw Error("cannot write " + in_quotes(output) + ": folder " + in_quotes(folder.string()) +
+                        " does not exist");
+        }
+    });
+}
+
+void write_atomically(const mpi::Comm &world,
+                      const std::string &output,
+                      bool force,
+                      const std::function<void(io::Writer &)> &contents) {
+    std::int64_t pid = ::getpid();
+    mpi::bcast(world, &pid, 1, 0);
+    const std::string tmp = output + ".tmp-" + std::to_string(pid);
+    const auto remove_tmp = [&] {
+        MPI_Barrier(world.get()); // every rank has closed (or never opened) the file
+        if (world.rank() == 0) {
+            std::error_code ignored;
+            fs::remove(tmp, ignored);
+        }
+    };
+    try {
+        io::Writer out(world, tmp, /*overwrite=*/true);
+        contents(out);
+        out.close();
+    } catch (const Error &e) {
+        if (e.collective()) {
+            remove_tmp();
+        }
+        throw;
+    }
+    // Rank 0 moves it into place. Without --force, link() is an atomic "create unless it exists", so an
+    // OUT that appeared while we were computing is never clobbered.
+    mpi::agree_call(world, [&] {
+        if (world.rank() != 0) {
+            return;
+        }
+        const std::string appeared =
+            in_quotes(output) + " appeared while the factorization ran; not overwriting it (use --force)";
+        std::error_code ec;
+        if (force) {
+            fs::rename(tmp, output, ec);
+        } else if (::link(tmp.c_str(), output.c_str()) == 0) {
+            fs::remove(tmp, ec);
+            ec.clear();
+        } else if (errno == EEXIST || fs::exists(output)) {
+            fs::remove(tmp, ec);
+            throw Error(appeared);
+        } else { // no hard links on this file system
+            fs::rename(tmp, output, ec);
+        }
+        if (ec) {
+            std::error_code ignored;
+            fs::remove(tmp, ignored);
+            throw Error("cannot move the result into place as " + in_quotes(output) + ": " + ec.message());
+        }
+    });
+}
+
+std::pair<gidx, gidx> inspect_matrix(const mpi::Comm &world, const io::DatasetPath &path) {
+    const io::DatasetInfo info = io::inspect_dataset(world, path);
+    std::string dims;
+    for (std::size_t i = 0; i < info.dims.size(); ++i) {
+        dims += (i ? " x " : "") + std::to_string(info.dims[i]);
+    }
+    const std::string where = in_quotes(path.file) + ": dataset " + in_quotes(path.dataset);
+    mpi::agree(world, info.dims.size() == 2,
+               where + " has " + std::to_string(info.dims.size()) + " dimensions (" +
+                   (dims.empty() ? "scalar" : dims) + "); expected a 2-D matrix (features x samples)");
+    mpi::agree(world, info.numeric,
+               where + " has type " + info.type + "; expected a numeric (integer or floating-point) matrix");
+    mpi::agree(world, info.dims[0] > 0 && info.dims[1] > 0,
+               in_quotes(path.file) + ":" + path.dataset + " is empty (" + dims + ")");
+    return {info.dims[0], info.dims[1]};
+}
+
+GridShape grid_shape_for(const mpi::Comm &world, const RunSettings &s, gidx m, gidx n) {
+    GridShape shape{};
+    mpi::agree_call(world, [&] {
+        shape = s.grid_text == "auto" ? choose_grid_shape(world.size(), m, n) : parse_grid_shape(s.grid_text);
+    });
+    return shape;
+}
+
+ProgressLog::ProgressLog(const mpi::Comm &world, const RunSettings &s, const std::string &extra_header)
+    : prints_(world.rank() == 0 && !s.quiet && s.log_every > 0), log_every_(s.log_every),
+      previous_error_(std::nan("")) {
+    if (prints_) {
+        std::cout << std::setw(8) << "iter" << std::setw(14) << "rel. error" << std::setw(13) << "change"
+                  << std::setw(12) << "s/iter" << extra_header << "\n"
+                  << std::flush;
+    }
+}
+
+void ProgressLog::iteration(const IterationReport &r, const std::string &extra) {
+    window_seconds_ += r.seconds;
+    ++window_iterations_;
+    if (log_every_ > 0 && r.iteration % log_every_ == 0) {
+        if (prints_) {
+            std::ostringstream line;
+            line << std::setw(8) << r.iteration << std::setw(14) << std::fixed << std::setprecision(8)
+                 << r.relative_error << std::setw(13) << std::scientific << std::setprecision(3)
+                 << r.relative_error - previous_error_ << std::setw(12) << std::defaultfloat << std::setprecision(4)
+                 << window_seconds_ / window_iterations_ << extra << "\n";
+            std::cout << line.str() << std::flush;
+        }
+        window_seconds_ = 0;
+        window_iterations_ = 0;
+    }
+    previous_error_ = r.relative_error;
+}
+
+void write_run_attributes(io::Writer &out,
+                          const RunSettings &s,
+                          const Grid &grid,
+                          const NmfInfo &info,
+                          double relative_error,
+                          double t_start) {
+    double wall = MPI_Wtime() - t_start;
+    mpi::bcast(out.comm(), &wall, 1, 0);
+    out.write_attribute("relative_error", relative_error);
+    out.write_attribute("iterations", std::int64_t{info.iterations});
+    out.write_attribute("converged", std::int64_t{info.converged ? 1 : 0});
+    out.write_attribute("stop_reason", info.stop_reason);
+    out.write_attribute("algorithm", to_string(s.algorithm));
+    out.write_attribute("rank", std::int64_t{s.k});
+    out.write_attribute("seed", std::int64_t{s.seed});
+    out.write_attribute("init", s.init_text);
+    out.write_attribute("grid", grid.shape_string());
+    out.write_attribute("block", std::to_string(s.mb) + "x" + std::to_string(s.nb));
+    out.write_attribute("nprocs", std::int64_t{grid.comm().size()});
+    out.write_attribute("precision", std::string(s.use_float ? "float" : "double"));
+    out.write_attribute("version", std::string(PRISM_VERSION));
+    out.write_attribute("command_line", s.command_line);
+    out.write_attribute("wall_seconds", wall);
+    out.write_attribute("max_iter", std::int64_t{s.max_iter});
+    out.write_attribute("tol", s.tol);
+    out.write_attribute("max_time", s.max_time);
+    out.write_attribute("l1_w", s.w.l1);
+    out.write_attribute("l1_h", s.h.l1);
+    out.write_attribute("l2_w", s.w.l2);
+    out.write_attribute("l2_h", s.h.l2);
+}
+
+std::string seconds_string(double seconds) {
+    std::ostringstream out;
+    out << std::setprecision(3) << seconds;
+    return out.str();
+}
+
+} // namespace prism::drivers
