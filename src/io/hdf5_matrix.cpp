@@ -351,18 +351,54 @@ bool dataset_exists(const mpi::Comm &comm, const std::string &file, const std::s
     return exists != 0;
 }
 
-template <typename T> DistMatrix<T> read_matrix(const Grid &grid, const DatasetPath &path, gidx mb, gidx nb) {
-    const mpi::Comm &comm = grid.comm();
-    const DatasetInfo info = inspect_dataset(comm, path);
-    mpi::agree(comm, info.dims.size() == 2,
-               in_quotes(path.file) + ": dataset " + in_quotes(path.dataset) + " has " +
-                   std::to_string(info.dims.size()) +
-                   " dimensions; expected a 2-D matrix (features x samples)");
-    mpi::agree(comm, info.numeric,
-               in_quotes(path.file) + ": dataset " + in_quotes(path.dataset) + " has type " + info.type +
-                   "; expected a numeric (integer or floating-point) matrix");
+std::vector<std::string> list_group(const mpi::Comm &comm, const std::string &file, const std::string &group) {
+    std::vector<std::string> names;
+    mpi::agree_call(comm, [&] {
+        if (comm.rank() == 0) {
+            Hid f = open_file_serial(file);
+            PRISM_CHECK(path_exists(f.get(), group) || group == "/", in_quotes(file) + ": no group " + in_quotes(group));
+            for (const std::string &member : list_members(f.get(), group, std::size_t(-1))) {
+                names.push_back(member.substr(member.find_last_of('/') + 1));
+            }
+        }
+    });
+    std::int64_t count = static_cast<std::int64_t>(names.size());
+    mpi::bcast(comm, &count, 1, 0);
+    names.resize(static_cast<std::size_t>(count));
+    for (auto &name : names) {
+        bcast_string(comm, name, 0);
+    }
+    return names;
+}
 
-    DistMatrix<T> a(grid, info.dims[0], info.dims[1], mb, nb);
+namespace {
+
+// Selects rows(all local row blocks) x the file columns `runs` (sorted, disjoint [first, last] runs) in
+// `space`; returns false if empty.
+bool select_column_runs(hid_t space,
+                        const BlockCyclic &rows,
+                        int my_row,
+                        lidx local_rows,
+                        const std::vector<std::pair<gidx, gidx>> &runs) {
+    const auto row_patterns = block_patterns(rows, my_row, 0, local_blocks(local_rows, rows.block()));
+    H5Sselect_none(space);
+    bool any = false;
+    for (const auto &r : row_patterns) {
+        for (const auto &[first, last] : runs) {
+            const hsize_t start[2] = {r.start, static_cast<hsize_t>(first)}, stride[2] = {r.stride, 1};
+            const hsize_t count[2] = {r.count, 1}, block[2] = {r.block, static_cast<hsize_t>(last - first + 1)};
+            H5Sselect_hyperslab(space, any ? H5S_SELECT_OR : H5S_SELECT_SET, start, stride, count, block);
+            any = true;
+        }
+    }
+    return any;
+}
+
+// Reads `path` into `a`. Without a column map, column j of `a` is file column j; with one, it is file
+// column (*file_col)[j], and columns mapped to -1 stay zero.
+template <typename T> void read_into(DistMatrix<T> &a, const DatasetPath &path, const std::vector<gidx> *file_col) {
+    const Grid &grid = a.grid();
+    const mpi::Comm &comm = grid.comm();
     Hid file, dataset, file_space;
     mpi::agree_call(comm, [&] {
         Hid fapl = mpio_fapl(comm);
@@ -374,11 +410,37 @@ template <typename T> DistMatrix<T> read_matrix(const Grid &grid, const DatasetP
     });
     Hid dxpl = collective_dxpl();
     std::vector<T> staging;
+    std::vector<std::pair<gidx, lidx>> wanted; // (file column, local column), sorted by file column
+    std::vector<std::pair<gidx, gidx>> runs;
     bool ok = true;
     transfer_by_column_rounds(a, [&](lidx b0, lidx b1, lidx j0, lidx j1) {
-        const lidx rows = a.local_rows(), cols = j1 - j0;
-        const bool any = rows > 0 && select_blocks(file_space.get(), a.row_dist(), grid.my_row(), rows,
-                                                   a.col_dist(), grid.my_col(), b0, b1);
+        const lidx rows = a.local_rows();
+        bool any = false;
+        if (file_col == nullptr) {
+            any = rows > 0 && select_blocks(file_space.get(), a.row_dist(), grid.my_row(), rows, a.col_dist(),
+                                            grid.my_col(), b0, b1);
+        } else {
+            // HDF5 returns a selection in file order, so read the wanted file columns sorted and scatter.
+            wanted.clear();
+            runs.clear();
+            for (lidx j = j0; j < j1; ++j) {
+                const gidx c = (*file_col)[static_cast<std::size_t>(a.global_col(j))];
+                if (c >= 0) {
+                    wanted.emplace_back(c, j);
+                }
+            }
+            std::sort(wanted.begin(), wanted.end());
+            for (const auto &[c, j] : wanted) {
+                if (!runs.empty() && runs.back().second + 1 == c) {
+                    runs.back().second = c;
+                } else {
+                    runs.emplace_back(c, c);
+                }
+            }
+            any = rows > 0 && !runs.empty() &&
+                  select_column_runs(file_space.get(), a.row_dist(), grid.my_row(), rows, runs);
+        }
+        const lidx cols = file_col == nullptr ? j1 - j0 : static_cast<lidx>(wanted.size());
         const hsize_t mem_dims[2] = {static_cast<hsize_t>(std::max<lidx>(rows, 1)),
                                      static_cast<hsize_t>(std::max<lidx>(cols, 1))};
         Hid mem_space = space_hid(H5Screate_simple(2, mem_dims, nullptr));
@@ -398,13 +460,53 @@ template <typename T> DistMatrix<T> read_matrix(const Grid &grid, const DatasetP
         for (lidx i = 0; i < rows; ++i) { // row-major staging -> column-major local block
             const T *src = staging.data() + i * cols;
             for (lidx j = 0; j < cols; ++j) {
-                a.local(i, j0 + j) = src[j];
+                a.local(i, file_col == nullptr ? j0 + j : wanted[static_cast<std::size_t>(j)].second) = src[j];
             }
         }
     });
     mpi::agree(comm, ok,
                in_quotes(path.file) + ": reading dataset " + in_quotes(path.dataset) +
                    " failed (corrupt or truncated data?)");
+}
+
+// The dataset's dims, refusing anything but a 2-D numeric dataset.
+std::vector<gidx> matrix_dims(const mpi::Comm &comm, const DatasetPath &path) {
+    const DatasetInfo info = inspect_dataset(comm, path);
+    mpi::agree(comm, info.dims.size() == 2,
+               in_quotes(path.file) + ": dataset " + in_quotes(path.dataset) + " has " +
+                   std::to_string(info.dims.size()) +
+                   " dimensions; expected a 2-D matrix (features x samples)");
+    mpi::agree(comm, info.numeric,
+               in_quotes(path.file) + ": dataset " + in_quotes(path.dataset) + " has type " + info.type +
+                   "; expected a numeric (integer or floating-point) matrix");
+    return info.dims;
+}
+
+} // namespace
+
+template <typename T> DistMatrix<T> read_matrix(const Grid &grid, const DatasetPath &path, gidx mb, gidx nb) {
+    const std::vector<gidx> dims = matrix_dims(grid.comm(), path);
+    DistMatrix<T> a(grid, dims[0], dims[1], mb, nb);
+    read_into(a, path, nullptr);
+    return a;
+}
+
+template <typename T>
+DistMatrix<T> read_matrix_columns(const Grid &grid,
+                                  const DatasetPath &path,
+                                  const std::vector<gidx> &file_col,
+                                  gidx mb,
+                                  gidx nb) {
+    const std::vector<gidx> dims = matrix_dims(grid.comm(), path);
+    bool valid = true;
+    for (gidx c : file_col) {
+        valid = valid && c >= -1 && c < dims[1];
+    }
+    mpi::agree(grid.comm(), valid,
+               in_quotes(path.file) + ": column map for " + in_quotes(path.dataset) + " names a column outside 0.." +
+                   std::to_string(dims[1] - 1));
+    DistMatrix<T> a(grid, dims[0], static_cast<gidx>(file_col.size()), mb, nb);
+    read_into(a, path, &file_col);
     return a;
 }
 
@@ -623,6 +725,10 @@ void Writer::close() {
 
 template DistMatrix<double> read_matrix<double>(const Grid &, const DatasetPath &, gidx, gidx);
 template DistMatrix<float> read_matrix<float>(const Grid &, const DatasetPath &, gidx, gidx);
+template DistMatrix<double> read_matrix_columns<double>(const Grid &, const DatasetPath &, const std::vector<gidx> &,
+                                                        gidx, gidx);
+template DistMatrix<float> read_matrix_columns<float>(const Grid &, const DatasetPath &, const std::vector<gidx> &,
+                                                      gidx, gidx);
 template void Writer::write_matrix<double>(const std::string &, const DistMatrix<double> &);
 template void Writer::write_matrix<float>(const std::string &, const DistMatrix<float> &);
 

@@ -131,6 +131,31 @@ TEST(Hdf5Io, ReadsChunkedCompressedIntegerAndBigEndianFiles) {
     test::remove_file(world(), file);
 }
 
+TEST(Hdf5Io, ReadsColumnsThroughAMapAlignedToAnotherSampleOrder) {
+    // A modality's 11 samples placed among 17 study samples, out of order, with gaps (-1: not measured).
+    const std::string file = test::temp_path("colmap");
+    auto d = make_dataset("/X", 9, 11);
+    d.chunk = {4, 3};
+    d.deflate = true;
+    test::write_serial_file(world(), file, {d});
+    const std::vector<gidx> map = {10, -1, 0, 1, 2, 9, -1, -1, 3, 8, 7, 4, -1, 5, 6, -1, -1};
+    for (GridShape shape : test::all_grid_shapes(world().size())) {
+        Grid grid(world(), shape);
+        for (gidx nb : {1, 2, 5, 64}) {
+            auto a = io::read_matrix_columns<double>(grid, {file, "/X"}, map, 4, nb);
+            EXPECT_EQ(a.cols(), 17);
+            EXPECT_EQ(test::max_local_error(a, [&](gidx i, gidx j) { return map[j] < 0 ? 0.0 : value_at(i, map[j]); }),
+                      0.0)
+                << grid.shape_string() << " nb " << nb;
+        }
+    }
+    Grid grid(world(), choose_grid_shape(world().size()));
+    EXPECT_EQ(expect_collective_error([&] { io::read_matrix_columns<double>(grid, {file, "/X"}, {0, 11}, 4, 4); }),
+              "'" + file + "': column map for '/X' names a column outside 0..10");
+    EXPECT_EQ(io::list_group(world(), file, "/"), std::vector<std::string>{"X"});
+    test::remove_file(world(), file);
+}
+
 TEST(Hdf5Io, ReadsNamesFixedAndVariableLength) {
     const std::string file = test::temp_path("names");
     test::write_serial_file(world(), file, {make_dataset("/X", 3, 2)});

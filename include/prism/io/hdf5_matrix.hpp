@@ -48,6 +48,21 @@ bool dataset_exists(const mpi::Comm &comm, const std::string &file, const std::s
 /// more than its block plus a small staging buffer. Collective on grid.comm().
 template <typename T> DistMatrix<T> read_matrix(const Grid &grid, const DatasetPath &path, gidx mb, gidx nb);
 
+/// Reads a 2-D numeric dataset whose columns are some of a larger ordered column set (a modality's samples
+/// among all samples of a study): column j of the result, 0 <= j < file_col.size(), is file column
+/// file_col[j], or zeros where file_col[j] == -1. Each rank reads only its own blocks, as read_matrix.
+/// Collective on grid.comm(); a map entry outside [-1, cols) is an error on every rank.
+template <typename T>
+DistMatrix<T> read_matrix_columns(const Grid &grid,
+                                  const DatasetPath &path,
+                                  const std::vector<gidx> &file_col,
+                                  gidx mb,
+                                  gidx nb);
+
+/// Names of the objects directly in `group` of `file`, in HDF5's name order. Collective on `comm` (rank 0
+/// reads); a missing file or group is an error on every rank.
+std::vector<std::string> list_group(const mpi::Comm &comm, const std::string &file, const std::string &group);
+
 /// Reads a 1-D string dataset (names). Collective on `comm`: rank 0 reads, every rank gets the list.
 std::vector<std::string> read_strings(const mpi::Comm &comm, const DatasetPath &path);
 
