@@ -510,59 +510,56 @@ DistMatrix<T> read_matrix_columns(const Grid &grid,
     return a;
 }
 
-std::vector<std::string> read_strings(const mpi::Comm &comm, const DatasetPath &path) {
-    std::string packed; // names joined with '\0'
-    std::int64_t count = 0;
-    mpi::agree_call(comm, [&] {
-        if (comm.rank() != 0) {
-            return;
+namespace {
+
+// The strings of a 1-D string dataset or attribute with file type `type` and extent `space`, joined with
+// '\0'; `read(mem_type, buffer)` reads them. Variable and fixed length, ASCII or UTF-8; fixed-length
+// values lose trailing NULs and spaces (Fortran-style padding). Throws a local Error on failure.
+template <typename Read>
+std::string packed_strings(hid_t type, hid_t space, std::int64_t &count, const std::string &what, Read &&read) {
+    if (H5Tget_class(type) != H5T_STRING || H5Sget_simple_extent_ndims(space) != 1) {
+        throw Error(what + " is not a 1-D list of strings");
+    }
+    hsize_t n = 0;
+    H5Sget_simple_extent_dims(space, &n, nullptr);
+    count = static_cast<std::int64_t>(n);
+    std::string packed;
+    Hid mem = type_hid(H5Tcopy(H5T_C_S1));
+    H5Tset_cset(mem.get(), H5Tget_cset(type));
+    if (H5Tis_variable_str(type) > 0) {
+        H5Tset_size(mem.get(), H5T_VARIABLE);
+        std::vector<char *> raw(n);
+        if (read(mem.get(), static_cast<void *>(raw.data())) < 0) {
+            throw Error("cannot read the strings of " + what);
         }
-        Hid f = open_file_serial(path.file);
-        Hid d = open_dataset(f.get(), path);
-        Hid type = type_hid(H5Dget_type(d.get()));
-        Hid space = space_hid(H5Dget_space(d.get()));
-        if (H5Tget_class(type.get()) != H5T_STRING || H5Sget_simple_extent_ndims(space.get()) != 1) {
-            throw Error(in_quotes(path.file) + ": " + in_quotes(path.dataset) +
-                        " is not a 1-D string dataset");
+        for (char *s : raw) {
+            packed += s ? s : "";
+            packed.push_back('\0');
         }
-        hsize_t n = 0;
-        H5Sget_simple_extent_dims(space.get(), &n, nullptr);
-        count = static_cast<std::int64_t>(n);
-        const H5T_cset_t cset = H5Tget_cset(type.get());
-        if (H5Tis_variable_str(type.get()) > 0) {
-            Hid mem = type_hid(H5Tcopy(H5T_C_S1));
-            H5Tset_size(mem.get(), H5T_VARIABLE);
-            H5Tset_cset(mem.get(), cset);
-            std::vector<char *> raw(n);
-            if (H5Dread(d.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0) {
-                throw Error(in_quotes(path.file) + ": cannot read strings from " + in_quotes(path.dataset));
-            }
-            for (char *s : raw) {
-                packed += s ? s : "";
-                packed.push_back('\0');
-            }
-            H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, raw.data());
-        } else {
-            const std::size_t width = H5Tget_size(type.get());
-            Hid mem = type_hid(H5Tcopy(H5T_C_S1));
-            H5Tset_size(mem.get(), width);
-            H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
-            H5Tset_cset(mem.get(), cset);
-            std::vector<char> raw(n * width + 1, '\0');
-            if (H5Dread(d.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) < 0) {
-                throw Error(in_quotes(path.file) + ": cannot read strings from " + in_quotes(path.dataset));
-            }
-            for (hsize_t i = 0; i < n; ++i) {
-                const char *s = raw.data() + i * width;
-                std::string value(s, strnlen(s, width));
-                while (!value.empty() && value.back() == ' ') { // space-padded (Fortran-style) strings
-                    value.pop_back();
-                }
-                packed += value;
-                packed.push_back('\0');
-            }
+        H5Dvlen_reclaim(mem.get(), space, H5P_DEFAULT, raw.data());
+    } else {
+        const std::size_t width = H5Tget_size(type);
+        H5Tset_size(mem.get(), width);
+        H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
+        std::vector<char> raw(n * width + 1, '\0');
+        if (read(mem.get(), static_cast<void *>(raw.data())) < 0) {
+            throw Error("cannot read the strings of " + what);
         }
-    });
+        for (hsize_t i = 0; i < n; ++i) {
+            const char *s = raw.data() + i * width;
+            std::string value(s, strnlen(s, width));
+            while (!value.empty() && value.back() == ' ') {
+                value.pop_back();
+            }
+            packed += value;
+            packed.push_back('\0');
+        }
+    }
+    return packed;
+}
+
+// Rank 0's packed strings to every rank, unpacked.
+std::vector<std::string> share_strings(const mpi::Comm &comm, std::string &packed, std::int64_t count) {
     mpi::bcast(comm, &count, 1, 0);
     bcast_string(comm, packed, 0);
     std::vector<std::string> names;
@@ -574,6 +571,52 @@ std::vector<std::string> read_strings(const mpi::Comm &comm, const DatasetPath &
         pos = end + 1;
     }
     return names;
+}
+
+} // namespace
+
+std::vector<std::string> read_strings(const mpi::Comm &comm, const DatasetPath &path) {
+    std::string packed; // names joined with '\0'
+    std::int64_t count = 0;
+    mpi::agree_call(comm, [&] {
+        if (comm.rank() != 0) {
+            return;
+        }
+        Hid f = open_file_serial(path.file);
+        Hid d = open_dataset(f.get(), path);
+        Hid type = type_hid(H5Dget_type(d.get()));
+        Hid space = space_hid(H5Dget_space(d.get()));
+        packed = packed_strings(type.get(), space.get(), count, in_quotes(path.file) + ": " + in_quotes(path.dataset),
+                                [&](hid_t mem, void *buffer) {
+                                    return H5Dread(d.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer);
+                                });
+    });
+    return share_strings(comm, packed, count);
+}
+
+std::vector<std::string> read_string_attribute(const mpi::Comm &comm,
+                                               const std::string &file,
+                                               const std::string &object,
+                                               const std::string &key) {
+    std::string packed;
+    std::int64_t count = 0;
+    mpi::agree_call(comm, [&] {
+        if (comm.rank() != 0) {
+            return;
+        }
+        Hid f = open_file_serial(file);
+        if (H5Aexists_by_name(f.get(), object.c_str(), key.c_str(), H5P_DEFAULT) <= 0) {
+            return;
+        }
+        Hid attr = attr_hid(H5Aopen_by_name(f.get(), object.c_str(), key.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+        PRISM_CHECK(attr.valid(), in_quotes(file) + ": cannot open attribute " + in_quotes(key));
+        Hid type = type_hid(H5Aget_type(attr.get()));
+        Hid space = space_hid(H5Aget_space(attr.get()));
+        packed = packed_strings(type.get(), space.get(), count,
+                                in_quotes(file) + ": attribute " + in_quotes(key) + " of " + in_quotes(object),
+                                [&](hid_t mem, void *buffer) { return H5Aread(attr.get(), mem, buffer); });
+    });
+    return share_strings(comm, packed, count);
 }
 
 // ----------------------------------------------------------------------------------------------- Writer

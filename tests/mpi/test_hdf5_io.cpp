@@ -253,3 +253,16 @@ TEST(Hdf5Io, ParsesFileColonDataset) {
     EXPECT_EQ(io::parse_dataset_path("a.h5:counts").dataset, "/counts");
     EXPECT_EQ(io::parse_dataset_path("a.h5:").file, "a.h5:");
 }
+
+TEST(Hdf5Io, ReadsStringListAttributesAndGroupMembers) {
+    const std::string file = std::string(PRISM_DATA_DIR) + "/miniacc_multiomics.h5";
+    // h5py wrote this attribute as a variable-length UTF-8 string array.
+    EXPECT_EQ(io::read_string_attribute(world(), file, "/", "modalities"),
+              (std::vector<std::string>{"RNASeq2GeneNorm", "miRNASeqGene", "Mutations", "gistict"}));
+    EXPECT_TRUE(io::read_string_attribute(world(), file, "/", "no_such_attribute").empty());
+    EXPECT_EQ(io::list_group(world(), file, "/Mutations"),
+              (std::vector<std::string>{"X", "original_col_names", "row_names"}));
+    const std::string missing =
+        expect_collective_error([&] { io::list_group(world(), file, "/Proteins"); });
+    EXPECT_NE(missing.find("no group '/Proteins'"), std::string::npos) << missing;
+}

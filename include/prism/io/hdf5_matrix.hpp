@@ -63,6 +63,13 @@ DistMatrix<T> read_matrix_columns(const Grid &grid,
 /// reads); a missing file or group is an error on every rank.
 std::vector<std::string> list_group(const mpi::Comm &comm, const std::string &file, const std::string &group);
 
+/// The strings of attribute `key` of `object` (a 1-D string list, or empty if there is no such
+/// attribute). Collective on `comm`: rank 0 reads; an attribute that is not a list of strings is an error.
+std::vector<std::string> read_string_attribute(const mpi::Comm &comm,
+                                               const std::string &file,
+                                               const std::string &object,
+                                               const std::string &key);
+
 /// Reads a 1-D string dataset (names). Collective on `comm`: rank 0 reads, every rank gets the list.
 std::vector<std::string> read_strings(const mpi::Comm &comm, const DatasetPath &path);
 
