@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "prism/matrix_stats.hpp"
+#include "prism/transform.hpp"
 #include "support/fixtures.hpp"
 #include "support/mpi_test_env.hpp"
 
@@ -80,4 +81,18 @@ TEST(MatrixStats, CleanAndAllZeroMatrices) {
     const MatrixStats o = compute_stats(ones);
     EXPECT_EQ(o.sum_squares, 4.0 * 36);
     EXPECT_EQ(o.zero_rows + o.zero_cols + o.nan_count + o.negative_count, 0);
+}
+
+TEST(Transform, Log1pInPlaceKeepsZerosExactOnEveryGrid) {
+    const auto f = [](gidx i, gidx j) { return (i + j) % 3 == 0 ? 0.0 : std::exp(static_cast<double>(i * j % 7)) - 1; };
+    for (GridShape shape : test::all_grid_shapes(world().size())) {
+        Grid grid(world(), shape);
+        DistMatrix<double> a(grid, 13, 9, 4, 2);
+        test::fill(a, f);
+        const std::int64_t nonzeros = compute_stats(a).nonzeros;
+        log1p_in_place(a);
+        EXPECT_LT(test::max_local_error(a, [&](gidx i, gidx j) { return std::log1p(f(i, j)); }), 1e-14);
+        EXPECT_EQ(compute_stats(a).nonzeros, nonzeros); // log1p(0) is exactly 0
+        EXPECT_NEAR(compute_stats(a).max, 6.0, 1e-14);  // log1p(e^6 - 1)
+    }
 }

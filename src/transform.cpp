@@ -1,0 +1,19 @@
+#include "prism/transform.hpp"
+
+#include <cmath>
+
+namespace prism {
+
+template <typename T> void log1p_in_place(DistMatrix<T> &a) {
+    for (lidx j = 0; j < a.local_cols(); ++j) {
+        T *col = a.data() + j * a.ld();
+        for (lidx i = 0; i < a.local_rows(); ++i) {
+            col[i] = std::log1p(col[i]);
+        }
+    }
+}
+
+template void log1p_in_place<double>(DistMatrix<double> &);
+template void log1p_in_place<float>(DistMatrix<float> &);
+
+} // namespace prism
