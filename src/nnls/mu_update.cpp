@@ -1,6 +1,7 @@
 #include "prism/nnls/mu_update.hpp"
 
 #include "prism/error.hpp"
+#include "prism/linalg/blas.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -14,22 +15,6 @@
 namespace prism::nnls {
 
 namespace {
-
-int max_threads() {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-int thread_id() {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 constexpr lidx parallel_min_rows = 256;
 
@@ -52,7 +37,13 @@ void mu_update(T const *G, lidx k, T const *R, lidx ldr, lidx rows, T *F, lidx l
     for (lidx i = 0; i < k * k; ++i)
         g[i] = static_cast<double>(G[i]);
     double const shift = opts.l1 + opts.eps;
-    std::vector<double> buf(2 * k * max_threads()); // old row and its denominator, per thread
+    // F G for all rows in one BLAS-3 call (row-major F is column-major k x rows, so (F G)^T = G F^T, G
+    // symmetric): a row-at-a-time loop here ran at a few Gflop/s, ~5 % of the iteration.
+    std::vector<double> f(static_cast<std::size_t>(rows * k)), fg(static_cast<std::size_t>(rows * k));
+    for (lidx i = 0; i < rows; ++i)
+        for (lidx l = 0; l < k; ++l)
+            f[static_cast<std::size_t>(i * k + l)] = static_cast<double>(F[i * ldf + l]);
+    blas::gemm<double>('N', 'N', k, rows, k, 1.0, g.data(), k, f.data(), k, 0.0, fg.data(), k);
 
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (rows >= parallel_min_rows)
@@ -60,25 +51,15 @@ void mu_update(T const *G, lidx k, T const *R, lidx ldr, lidx rows, T *F, lidx l
     for (lidx i = 0; i < rows; ++i) {
         T const *ri = R + i * ldr;
         T *fo = F + i * ldf;
-        double *f = &buf[2 * k * thread_id()];
-        double *d = f + k;
-        for (lidx l = 0; l < k; ++l)
-            f[l] = static_cast<double>(fo[l]);
-        // d = f G + l2 f + l1 + eps, accumulated as axpys over contiguous columns of G.
-        for (lidx l = 0; l < k; ++l)
-            d[l] = opts.l2 * f[l] + shift;
-        for (lidx j = 0; j < k; ++j) {
-            if (f[j] == 0.0)
-                continue;
-            double const *gj = &g[j * k]; // row j of symmetric G
-            for (lidx l = 0; l < k; ++l)
-                d[l] += f[j] * gj[l];
-        }
+        double const *fi = &f[static_cast<std::size_t>(i * k)];
+        double const *gi = &fg[static_cast<std::size_t>(i * k)];
         for (lidx l = 0; l < k; ++l) {
+            // d = f G + l2 f + l1 + eps
+            double const d = gi[l] + opts.l2 * fi[l] + shift;
             double const num = std::max(static_cast<double>(ri[l]), 0.0);
-            double const v = f[l] * num / d[l];
+            double const v = fi[l] * num / d;
             // d >= eps > 0 for nonnegative G and F; the guard keeps NaN/negative denominators out anyway.
-            fo[l] = (d[l] > 0 && v > 0) ? static_cast<T>(v) : T(0);
+            fo[l] = (d > 0 && v > 0) ? static_cast<T>(v) : T(0);
         }
     }
 }

@@ -19,6 +19,7 @@ namespace prism {
 template <typename T> struct ProductWorkspace {
     std::vector<T> gathered; ///< a gathered factor: gathered_rows x k, row-major
     std::vector<T> partial;  ///< this rank's partial product before the reduce-scatter
+    std::vector<T> scratch;  ///< local_product's column-major result before its transpose into `partial`
     double seconds_local = 0; ///< accumulated by x_times_factor: local BLAS-3 product
     double seconds_comm = 0;  ///< accumulated by x_times_factor: reduce-scatter
 };
@@ -55,6 +56,17 @@ void x_times_factor(const DistMatrix<T> &x,
 
 /// Only the local BLAS-3 product of x_times_factor (no communication): partial = X_ij H_j^T (side w) or
 /// X_ij^T W_i (side ht), gathered_rows x k row-major. Exposed for benchmarks (the "floor").
+/// `scratch` (resized as needed) holds the BLAS result before it is transposed into `partial`; pass the
+/// same vector every time so repeated calls allocate nothing. Local: no communication.
+template <typename T>
+void local_product(const DistMatrix<T> &x,
+                   const std::vector<T> &other_gathered,
+                   FactorSide side,
+                   gidx k,
+                   std::vector<T> &partial,
+                   std::vector<T> &scratch);
+
+/// Same, with a temporary scratch buffer. Local: no communication.
 template <typename T>
 void local_product(const DistMatrix<T> &x, const std::vector<T> &other_gathered, FactorSide side, gidx k,
                    std::vector<T> &partial);

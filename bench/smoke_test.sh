@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Smoke test of prism-bench (not a timing test): a tiny run must exit 0 and print one table row with a
+# ratio per algorithm. Usage: smoke_test.sh PRISM_BENCH MPIEXEC NUMPROC_FLAG "MPIEXEC_PREFLAGS"
+set -u
+bench=$1 mpiexec=$2 npflag=$3
+read -r -a preflags <<<"${4//;/ }"
+out=$(timeout 120 "$mpiexec" "$npflag" 2 "${preflags[@]}" "$bench" --m 200 --n 100 --k 5 --iterations 2 \
+      --warmup 1 --floor-repeats 3 2>&1)
+status=$?
+echo "$out"
+[ "$status" = 0 ] || { echo "FAIL: exit status $status"; exit 1; }
+grep -qE '^algorithm +s/iter +products +grams +nnls +comm +other +floor +ratio' <<<"$out" || { echo "FAIL: no header"; exit 1; }
+for a in hals anls-bpp mu; do
+    grep -qE "^$a( +[0-9.e+-]+){8} +[0-9.e+-]+$" <<<"$out" || { echo "FAIL: no ratio line for $a"; exit 1; }
+done
+echo "PASS"

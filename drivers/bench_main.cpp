@@ -1,0 +1,356 @@
+// prism-bench: seconds per NMF iteration, split into phases, against the "floor" — the two local BLAS-3
+// products (X H^T and X^T W of this rank's block) that any iteration must do, timed in the same run on the
+// same block. The data is planted (W0 H0 plus small non-negative noise), generated in memory from a
+// counter-based generator, so it is bit-identical for every grid and block size and needs no file.
+
+#include <dlfcn.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "driver_main.hpp"
+#include "prism/algorithms/nmf.hpp"
+#include "prism/dist_matrix.hpp"
+#include "prism/factor.hpp"
+#include "prism/grid.hpp"
+#include "prism/linalg/dist_products.hpp"
+#include "prism/mpi/collectives.hpp"
+#include "prism/util/counter_random.hpp"
+
+namespace po = boost::program_options;
+using namespace prism;
+
+namespace {
+
+constexpr const char *program = "prism-bench";
+
+struct Settings {
+    gidx m = 8000, n = 4000, k = 50;
+    int iterations = 20, warmup = 2, floor_repeats = 7;
+    std::vector<Algorithm> algorithms;
+    bool use_float = false;
+    std::string grid_text = "auto";
+    gidx mb = default_block, nb = default_block;
+    std::int64_t seed = 1;
+    double noise = 0.01;
+};
+
+void require(bool ok, const std::string &message) {
+    if (!ok) {
+        throw Error(message);
+    }
+}
+
+// "MB" or "MBxNB" with positive integers.
+void parse_block(const std::string &text, gidx &mb, gidx &nb) {
+    const std::string bad = "invalid --block '" + text + "': expected MB or MBxNB with positive integers";
+    const auto sep = text.find_first_of("xX");
+    const std::string a = text.substr(0, sep), b = sep == std::string::npos ? a : text.substr(sep + 1);
+    const auto number = [&](const std::string &s) {
+        require(!s.empty() && s.size() <= 12 && s.find_first_not_of("0123456789") == std::string::npos, bad);
+        const gidx v = std::stoll(s);
+        require(v >= 1, bad);
+        return v;
+    };
+    mb = number(a);
+    nb = number(b);
+}
+
+std::vector<Algorithm> parse_algorithms(const std::string &text) {
+    std::vector<Algorithm> list;
+    std::stringstream in(text);
+    std::string name;
+    while (std::getline(in, name, ',')) {
+        list.push_back(parse_algorithm(name));
+    }
+    require(!list.empty(), "--algorithms is empty: give e.g. hals,anls-bpp,mu");
+    return list;
+}
+
+// Returns false if --help was printed. Collective: a bad option is one Error on every rank.
+bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) {
+    po::options_description visible(
+        "Usage: mpirun -np P prism-bench [options]\n\n"
+        "Times NMF iterations on planted dense data generated in memory and compares them with the floor:\n"
+        "the two local BLAS products X H^T and X^T W of each rank's block, timed in the same run.\n\nOptions");
+    std::string algorithms = "hals,anls-bpp,mu", precision = "double", block = "64";
+    visible.add_options()("help,h", "print this help and exit")(
+        "m", po::value(&s.m)->default_value(s.m), "rows of X")("n", po::value(&s.n)->default_value(s.n),
+                                                               "columns of X")(
+        "k", po::value(&s.k)->default_value(s.k), "factorization rank (also the planted rank)")(
+        "iterations", po::value(&s.iterations)->default_value(s.iterations), "timed iterations per algorithm")(
+        "warmup", po::value(&s.warmup)->default_value(s.warmup), "untimed iterations before them")(
+        "algorithms", po::value(&algorithms)->default_value(algorithms), "comma-separated: hals, anls-bpp, mu")(
+        "precision", po::value(&precision)->default_value(precision), "double | float")(
+        "grid", po::value(&s.grid_text)->default_value(s.grid_text), "process grid PRxPC, or auto")(
+        "block", po::value(&block)->default_value(block), "distribution block MB or MBxNB")(
+        "seed", po::value(&s.seed)->default_value(s.seed), "seed of the planted data and of the initial factors")(
+        "noise", po::value(&s.noise)->default_value(s.noise, "0.01"),
+        "uniform noise added to W0 H0, relative to the mean entry (>= 0)")(
+        "floor-repeats", po::value(&s.floor_repeats)->default_value(s.floor_repeats),
+        "repetitions of the floor products (the median is reported)");
+    po::variables_map vm;
+    mpi::agree_call(world, [&] {
+        try {
+            po::store(po::command_line_parser(argc, argv).options(visible).run(), vm);
+            po::notify(vm);
+        } catch (const po::error &e) {
+            throw Error(std::string(e.what()) + " (see --help)");
+        }
+        if (vm.count("help")) {
+            return;
+        }
+        require(s.m >= 1 && s.n >= 1, "--m and --n must be at least 1");
+        require(s.k >= 1 && s.k <= std::min(s.m, s.n), "--k must be in [1, min(m, n)] = [1, " +
+                                                          std::to_string(std::min(s.m, s.n)) + "]");
+        require(s.iterations >= 1, "--iterations must be at least 1");
+        require(s.warmup >= 0, "--warmup must be >= 0");
+        require(s.floor_repeats >= 1, "--floor-repeats must be at least 1");
+        require(s.seed >= 0, "--seed must be >= 0");
+        require(s.noise >= 0 && s.noise < 1e300, "--noise must be a finite number >= 0");
+        require(precision == "double" || precision == "float",
+                "invalid --precision '" + precision + "': expected double or float");
+        s.use_float = precision == "float";
+        s.algorithms = parse_algorithms(algorithms);
+        if (s.grid_text != "auto") {
+            parse_grid_shape(s.grid_text);
+        }
+        parse_block(block, s.mb, s.nb);
+    });
+    if (vm.count("help")) {
+        if (world.rank() == 0) {
+            std::cout << visible << "\n";
+        }
+        return false;
+    }
+    return true;
+}
+
+// X = W0 H0 / k + noise * mean * U, with W0, H0, U uniform in [0, 1) from (seed, global index): the same
+// matrix for every grid. The k-sum runs in a fixed order, so entries are bit-identical too.
+template <typename T> void fill_planted(DistMatrix<T> &x, gidx k, std::uint64_t seed, double noise) {
+    const lidx mr = x.local_rows(), nc = x.local_cols();
+    std::vector<double> w0(static_cast<std::size_t>(mr * k)), col(static_cast<std::size_t>(mr));
+    for (gidx l = 0; l < k; ++l) {
+        for (lidx i = 0; i < mr; ++i) {
+            w0[static_cast<std::size_t>(i + l * mr)] = counter_uniform(seed, 10, x.global_row(i), l);
+        }
+    }
+    const double mean = 0.25; // E[W0 H0 / k]
+    for (lidx j = 0; j < nc; ++j) {
+        const gidx jg = x.global_col(j);
+        std::fill(col.begin(), col.end(), 0.0);
+        for (gidx l = 0; l < k; ++l) {
+            const double h = counter_uniform(seed, 11, jg, l) / static_cast<double>(k);
+            const double *wl = w0.data() + l * mr;
+            for (lidx i = 0; i < mr; ++i) {
+                col[static_cast<std::size_t>(i)] += wl[i] * h;
+            }
+        }
+        T *xc = x.data() + j * x.ld();
+        for (lidx i = 0; i < mr; ++i) {
+            xc[i] = static_cast<T>(col[static_cast<std::size_t>(i)] +
+                                   noise * mean * counter_uniform(seed, 12, x.global_row(i), jg));
+        }
+    }
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t h = v.size() / 2;
+    return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
+// OpenBLAS's own thread count if the BLAS linked is OpenBLAS (looked up at run time: any BLAS links).
+int blas_threads() {
+    using Fn = int (*)();
+    if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) {
+        return fn();
+    }
+    return -1;
+}
+
+std::string env_or_unset(const char *name) {
+    const char *v = std::getenv(name);
+    return v ? v : "unset";
+}
+
+double peak_rss_bytes() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_maxrss) * 1024.0; // kilobytes on Linux
+}
+
+std::string mib(double bytes) {
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(1) << bytes / (1024.0 * 1024.0) << " MiB";
+    return out.str();
+}
+
+struct Row {
+    std::string name;
+    double s_iter = 0, products = 0, grams = 0, nnls = 0, comm = 0, other = 0;
+    double floor = 0, floor_w = 0, floor_ht = 0, relative_error = 0;
+    nnls::BppStats bpp; ///< summed over ranks and timed iterations
+    int iterations = 0;
+};
+
+// The floor: local_product for both sides on X's block with gathered factors of the iteration's shapes.
+// Ranks start each repetition together (as in the iteration, they share memory bandwidth); the median per
+// rank, then the max over ranks, as for the phases.
+template <typename T>
+void measure_floor(const DistMatrix<T> &x, const Factor<T> &w, const Factor<T> &ht, int repeats, Row &row) {
+    std::vector<T> w_gathered, ht_gathered, partial;
+    ProductWorkspace<T> ws;
+    gather_factor(w, w_gathered);
+    gather_factor(ht, ht_gathered);
+    local_product(x, ht_gathered, FactorSide::w, w.k(), partial, ws.scratch); // first touch of the buffers
+    local_product(x, w_gathered, FactorSide::ht, w.k(), partial, ws.scratch);
+    std::vector<double> tw, tht, both;
+    for (int r = 0; r < repeats; ++r) {
+        MPI_Barrier(x.grid().comm().get());
+        const double t0 = MPI_Wtime();
+        local_product(x, ht_gathered, FactorSide::w, w.k(), partial, ws.scratch);
+        const double t1 = MPI_Wtime();
+        local_product(x, w_gathered, FactorSide::ht, w.k(), partial, ws.scratch);
+        const double t2 = MPI_Wtime();
+        tw.push_back(t1 - t0);
+        tht.push_back(t2 - t1);
+        both.push_back(t2 - t0);
+    }
+    double v[3] = {median(both), median(tw), median(tht)};
+    mpi::allreduce(x.grid().comm(), v, 3, mpi::Op::max);
+    row.floor = v[0];
+    row.floor_w = v[1];
+    row.floor_ht = v[2];
+}
+
+template <typename T> Row bench_one(const DistMatrix<T> &x, const Settings &s, Algorithm algorithm) {
+    Factor<T> w(x, FactorSide::w, s.k), ht(x, FactorSide::ht, s.k);
+    initialize_random(x, w, ht, static_cast<std::uint64_t>(s.seed));
+    NmfOptions opts;
+    opts.algorithm = algorithm;
+    opts.tol = 0; // a fixed number of iterations
+    if (s.warmup > 0) {
+        opts.max_iter = s.warmup;
+        nmf(x, w, ht, opts);
+    }
+    opts.max_iter = s.iterations;
+    const NmfInfo info = nmf(x, w, ht, opts);
+
+    const double it = info.iterations;
+    const double accounted = info.t_products + info.t_grams + info.t_solve + info.t_comm;
+    double v[6] = {info.seconds, info.t_products, info.t_grams, info.t_solve, info.t_comm,
+                   info.seconds - accounted};
+    mpi::allreduce(x.grid().comm(), v, 6, mpi::Op::max); // each phase: its slowest rank
+    Row row;
+    row.name = to_string(algorithm);
+    row.s_iter = v[0] / it;
+    row.products = v[1] / it;
+    row.grams = v[2] / it;
+    row.nnls = v[3] / it;
+    row.comm = v[4] / it;
+    row.other = v[5] / it;
+    row.relative_error = info.relative_error;
+    row.bpp = info.bpp;
+    row.iterations = info.iterations;
+    measure_floor(x, w, ht, s.floor_repeats, row);
+    return row;
+}
+
+template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, const Grid &grid) {
+    DistMatrix<T> x(grid, s.m, s.n, s.mb, s.nb);
+    fill_planted(x, s.k, static_cast<std::uint64_t>(s.seed), s.noise);
+    const double x_bytes = static_cast<double>(x.local_rows()) * static_cast<double>(x.local_cols()) * sizeof(T);
+    const bool root = world.rank() == 0;
+    if (root) {
+#ifdef _OPENMP
+        const int omp_threads = omp_get_max_threads();
+#else
+        const int omp_threads = 1;
+#endif
+        std::cout << program << ": m = " << s.m << ", n = " << s.n << ", k = " << s.k << ", "
+                  << (s.use_float ? "float" : "double") << ", grid " << grid.shape_string() << " on "
+                  << world.size() << " ranks, block " << s.mb << "x" << s.nb << ", seed " << s.seed << "\n"
+                  << program << ": threads per rank: OMP_NUM_THREADS=" << env_or_unset("OMP_NUM_THREADS")
+                  << " OPENBLAS_NUM_THREADS=" << env_or_unset("OPENBLAS_NUM_THREADS") << " (OpenMP "
+                  << omp_threads << ", OpenBLAS " << blas_threads() << ")\n"
+                  << program << ": " << s.iterations << " timed iterations after " << s.warmup
+                  << " warm-up; seconds per iteration, each phase the max over ranks; floor = median of "
+                  << s.floor_repeats << " runs of local X H^T + X^T W\n"
+                  << std::flush;
+    }
+    std::vector<Row> rows;
+    for (Algorithm a : s.algorithms) {
+        rows.push_back(bench_one(x, s, a));
+    }
+    double mem[2] = {peak_rss_bytes(), x_bytes};
+    mpi::allreduce(world, mem, 2, mpi::Op::max);
+    if (root) {
+        std::ostringstream out;
+        out << std::left << std::setw(10) << "algorithm" << std::right;
+        for (const char *h : {"s/iter", "products", "grams", "nnls", "comm", "other", "floor", "ratio"}) {
+            out << std::setw(10) << h;
+        }
+        out << std::setw(12) << "rel.error" << "\n" << std::fixed;
+        for (const Row &r : rows) {
+            out << std::left << std::setw(10) << r.name << std::right << std::defaultfloat << std::setprecision(4);
+            for (double v : {r.s_iter, r.products, r.grams, r.nnls, r.comm, r.other, r.floor}) {
+                out << std::setw(10) << v;
+            }
+            out << std::fixed << std::setw(10) << std::setprecision(3) << r.s_iter / r.floor << std::setw(12)
+                << std::setprecision(6) << r.relative_error << "\n";
+        }
+        out << program << ": floor split (max over ranks):";
+        for (const Row &r : rows) {
+            out << " " << r.name << " " << std::setprecision(4) << r.floor_w << " + " << r.floor_ht;
+        }
+        out << "\n";
+        for (const Row &r : rows) {
+            if (r.bpp.columns > 0) {
+                const double c = static_cast<double>(r.bpp.columns);
+                out << program << ": " << r.name << " inner solver per iteration: " << r.bpp.columns / r.iterations
+                    << " columns, " << std::setprecision(2) << r.bpp.exchange_rounds / c
+                    << " exchange rounds and " << r.bpp.factorizations / c << " factorizations per column, "
+                    << r.bpp.pivoted_fallbacks << " pivoted fallbacks, " << r.bpp.cap_hits << " cap hits\n";
+            }
+        }
+        out << program << ": peak RSS (max over ranks) " << mib(mem[0]) << "; local block of X (max over ranks) "
+            << x.local_rows() << " x " << x.local_cols() << " on rank 0, " << mib(mem[1]) << "\n";
+        std::cout << out.str() << std::flush;
+    }
+    return drivers::exit_ok;
+}
+
+int run(const mpi::Comm &world, int argc, char **argv) {
+    Settings s;
+    if (!parse_settings(world, argc, argv, s)) {
+        return drivers::exit_ok;
+    }
+    GridShape shape{};
+    mpi::agree_call(world, [&] {
+        shape = s.grid_text == "auto" ? choose_grid_shape(world.size(), s.m, s.n) : parse_grid_shape(s.grid_text);
+    });
+    Grid grid(world, shape);
+    return s.use_float ? run_bench<float>(world, s, grid) : run_bench<double>(world, s, grid);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    return drivers::run_driver(program, argc, argv, [&](const mpi::Comm &world) { return run(world, argc, argv); });
+}
