@@ -21,9 +21,11 @@ case "$mode" in
 demo)
     export OMP_NUM_THREADS=1
     mkdir -p results
-    mpirun -np 4 "${mpirun_flags[@]}" build/drivers/prism-info data/golub_esgolub.h5
-    mpirun -np 4 "${mpirun_flags[@]}" build/drivers/prism-nmf --input data/golub_esgolub.h5 --rank 3 \
-        --init nndsvda --output results/golub-k3.h5 --force
+    # The main job: joint NMF of the four TCGA ACC omics (RNA-seq, miRNA-seq, mutations, copy number) over
+    # their 75 shared patients, factors compared with the published integrative clusters.
+    mpirun -np 4 "${mpirun_flags[@]}" build/drivers/prism-joint --input data/miniacc_multiomics.h5 --rank 3 \
+        --log1p RNASeq2GeneNorm,miRNASeqGene --algorithm anls-bpp --labels /sample_annot/COC \
+        --output results/acc-joint-k3.h5 --force --log-every 5
     ;;
 test)
     cd build

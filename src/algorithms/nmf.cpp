@@ -28,8 +28,17 @@
 #include "prism/nnls/hals_update.hpp"
 #include "prism/nnls/mu_update.hpp"
 #include "prism/util/counter_random.hpp"
+#include "factor_update.hpp"
 
 namespace prism {
+
+using detail::local_sum;
+using detail::local_sum_squares;
+using detail::normalise_columns;
+using detail::slab_sum;
+using detail::trace;
+using detail::trace_product;
+using detail::update_factor;
 
 namespace {
 
@@ -37,127 +46,6 @@ std::string shape_of(gidx m, gidx n) { return std::to_string(m) + " x " + std::t
 std::string at(const Position &p) {
     return "row " + std::to_string(p.row) + ", column " + std::to_string(p.col) + " (0-based)";
 }
-
-template <typename T> double local_sum_squares(const DistMatrix<T> &x) {
-    double s = 0;
-    for (lidx j = 0; j < x.local_cols(); ++j) {
-        const T *col = x.data() + j * x.ld();
-        for (lidx i = 0; i < x.local_rows(); ++i) {
-            s += static_cast<double>(col[i]) * static_cast<double>(col[i]);
-        }
-    }
-    return s;
-}
-
-template <typename T> double local_sum(const DistMatrix<T> &x) {
-    double s = 0;
-    for (lidx j = 0; j < x.local_cols(); ++j) {
-        const T *col = x.data() + j * x.ld();
-        for (lidx i = 0; i < x.local_rows(); ++i) {
-            s += static_cast<double>(col[i]);
-        }
-    }
-    return s;
-}
-
-// Solves for one factor's slab given the other factor's Gram G and the cross product R (both slab-shaped).
-template <typename T>
-void update_factor(Algorithm algorithm,
-                   const std::vector<T> &gram,
-                   const std::vector<T> &cross,
-                   const Penalty &penalty,
-                   double hals_floor,
-                   Factor<T> &f,
-                   std::vector<T> &scratch,
-                   nnls::BppStats &stats) {
-    const gidx k = f.k();
-    switch (algorithm) {
-    case Algorithm::anls_bpp: {
-        // min_{x>=0} 1/2 x^T (G + l2 I) x - x^T (r - l1): the ridge enters through the Gram.
-        scratch.assign(gram.begin(), gram.begin() + k * k);
-        for (gidx l = 0; l < k; ++l) {
-            scratch[static_cast<std::size_t>(l * k + l)] += static_cast<T>(penalty.l2);
-        }
-        nnls::BppOptions o;
-        o.warm_start = true; // passive sets change little between outer iterations
-        o.l1 = penalty.l1;
-        nnls::BppStats s;
-        nnls::bpp_solve<T>(scratch.data(), k, cross.data(), k, f.rows(), f.data(), k, o, &s);
-        stats += s;
-        break;
-    }
-    case Algorithm::hals: {
-        nnls::HalsOptions o;
-        o.l1 = penalty.l1;
-        o.l2 = penalty.l2;
-        o.eps_floor = hals_floor;
-        nnls::hals_update<T>(gram.data(), k, cross.data(), k, f.rows(), f.data(), k, o);
-        break;
-    }
-    case Algorithm::mu: {
-        nnls::MuOptions o;
-        o.l1 = penalty.l1;
-        o.l2 = penalty.l2;
-        nnls::mu_update<T>(gram.data(), k, cross.data(), k, f.rows(), f.data(), k, o);
-        break;
-    }
-    }
-}
-
-// HALS keeps W's columns at unit norm (scaling H^T's columns to compensate) so the two factors stay
-// balanced. The norms are the diagonal of G_W, already all-reduced: no extra collective.
-template <typename T> void normalise_columns(std::vector<T> &gram_w, Factor<T> &w, Factor<T> &ht) {
-    const gidx k = w.k();
-    std::vector<T> scale(static_cast<std::size_t>(k), T{1});
-    for (gidx l = 0; l < k; ++l) {
-        const T norm = std::sqrt(gram_w[static_cast<std::size_t>(l * k + l)]);
-        if (norm > T{0} && std::isfinite(norm)) { // a dead column stays as it is
-            scale[static_cast<std::size_t>(l)] = norm;
-        }
-    }
-    for (lidx r = 0; r < w.rows(); ++r) {
-        for (gidx l = 0; l < k; ++l) {
-            w.at(r, l) /= scale[static_cast<std::size_t>(l)];
-        }
-    }
-    for (lidx r = 0; r < ht.rows(); ++r) {
-        for (gidx l = 0; l < k; ++l) {
-            ht.at(r, l) *= scale[static_cast<std::size_t>(l)];
-        }
-    }
-    for (gidx a = 0; a < k; ++a) {
-        for (gidx b = 0; b < k; ++b) {
-            gram_w[static_cast<std::size_t>(a * k + b)] /= scale[static_cast<std::size_t>(a)] *
-                                                           scale[static_cast<std::size_t>(b)];
-        }
-    }
-}
-
-template <typename T> double slab_sum(const Factor<T> &f) {
-    double s = 0;
-    for (lidx i = 0; i < f.rows() * f.k(); ++i) {
-        s += static_cast<double>(f.data()[i]);
-    }
-    return s;
-}
-
-template <typename T> double trace_product(const std::vector<T> &a, const std::vector<T> &b, gidx k) {
-    double s = 0; // tr(A B) for symmetric A, B = sum_ab A_ab B_ab
-    for (gidx i = 0; i < k * k; ++i) {
-        s += static_cast<double>(a[static_cast<std::size_t>(i)]) * static_cast<double>(b[static_cast<std::size_t>(i)]);
-    }
-    return s;
-}
-
-template <typename T> double trace(const std::vector<T> &a, gidx k) {
-    double s = 0;
-    for (gidx l = 0; l < k; ++l) {
-        s += static_cast<double>(a[static_cast<std::size_t>(l * k + l)]);
-    }
-    return s;
-}
-
-enum Decision : int { go_on = 0, stop_tolerance, stop_max_time, stop_interrupted, stop_non_finite };
 
 } // namespace
 
@@ -216,8 +104,7 @@ template <typename T> NmfInfo nmf(const DistMatrix<T> &x, Factor<T> &w, Factor<T
     std::vector<T> gram_w, gram_h, cross_w, cross_h, scratch;
     nnls::BppStats bpp;
     gram_allreduce(ht, gram_h);
-    double previous_objective = std::numeric_limits<double>::infinity();
-    const double start = MPI_Wtime();
+    detail::IterationControl control(comm, opts);
 
     for (int it = 1; it <= opts.max_iter; ++it) {
         const double t_iter = MPI_Wtime();
@@ -267,60 +154,11 @@ template <typename T> NmfInfo nmf(const DistMatrix<T> &x, Factor<T> &w, Factor<T
         const double relative_error = std::sqrt(fit2 / x_norm2_safe);
 
         // ---- Stop? Rank 0 decides and tells everyone, so no rank can leave the loop alone.
-        int decision = go_on;
-        const double now = MPI_Wtime();
-        if (comm.rank() == 0) {
-            const double change = (previous_objective - objective) / std::max(std::abs(previous_objective), 1e-300);
-            if (!std::isfinite(objective)) {
-                decision = stop_non_finite;
-            } else if (opts.tol > 0 && it > 1 && std::abs(change) < opts.tol) {
-                decision = stop_tolerance;
-            } else if (opts.max_seconds > 0 && now - start >= opts.max_seconds) {
-                decision = stop_max_time;
-            } else if (opts.stop_requested && opts.stop_requested()) {
-                decision = stop_interrupted;
-            }
-        }
-        double seconds = now - t_iter;
-        mpi::bcast(comm, &decision, 1, 0);
-        mpi::bcast(comm, &seconds, 1, 0);
-        mpi::agree(comm, decision != stop_non_finite,
-                   "the objective became non-finite at iteration " + std::to_string(it) +
-                       " (overflow in the data scale?)");
-        previous_objective = objective;
-        info.iterations = it;
-        info.relative_error = relative_error;
-        info.objective = objective;
-        info.history_relative_error.push_back(relative_error);
-        info.history_seconds.push_back(seconds);
-        if (opts.on_iteration) {
-            opts.on_iteration(IterationReport{it, relative_error, objective, seconds});
-        }
-        if (decision != go_on) {
-            info.converged = decision == stop_tolerance;
-            info.stop_reason = decision == stop_tolerance  ? "tolerance"
-                               : decision == stop_max_time ? "max-time"
-                                                           : "interrupted";
+        if (control.end_iteration(it, t_iter, objective, relative_error, info)) {
             break;
         }
     }
-    if (info.stop_reason.empty()) {
-        info.stop_reason = "max-iter";
-    }
-    info.seconds = MPI_Wtime() - start;
-    info.t_products = ws.seconds_local;
-    info.t_comm += ws.seconds_comm;
-    // BPP counters summed over ranks (max for the per-column iteration count).
-    lidx counters[6] = {bpp.columns, bpp.exchange_rounds, bpp.factorizations, bpp.pivoted_fallbacks,
-                        bpp.backup_exchanges, bpp.cap_hits};
-    mpi::allreduce(comm, counters, 6, mpi::Op::sum);
-    info.bpp.columns = counters[0];
-    info.bpp.exchange_rounds = counters[1];
-    info.bpp.factorizations = counters[2];
-    info.bpp.pivoted_fallbacks = counters[3];
-    info.bpp.backup_exchanges = counters[4];
-    info.bpp.cap_hits = counters[5];
-    info.bpp.iterations = mpi::allreduce_value(comm, bpp.iterations, mpi::Op::max);
+    control.finish(info, bpp, ws.seconds_local, ws.seconds_comm);
     return info;
 }
 

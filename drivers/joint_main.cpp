@@ -1,0 +1,676 @@
+// prism-joint: joint NMF of several omics matrices over the same samples, X_v ~= W_v H, one shared H.
+//
+// Two ways to name the modalities:
+//   --input STUDY.h5 [--modalities a,b,c]   one file with /<modality>/X and the shared /sample_names
+//                                           (all columns of every X in that order)
+//   --input FILE:DATASET --name NAME ...    one pair per modality, each with its own sample names
+//                                           (--samples-dataset); samples are aligned by name, their
+//                                           union is the column set and each modality's mask marks
+//                                           the samples it has
+// Order of work, as prism-nmf: options, output path, metadata of every modality (shapes, names,
+// alignment), the grid, the data and its values, then the factorization and one atomic write.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "driver_main.hpp"
+#include "prism/algorithms/joint.hpp"
+#include "prism/dist_matrix.hpp"
+#include "prism/factor.hpp"
+#include "prism/grid.hpp"
+#include "prism/io/factor_io.hpp"
+#include "prism/io/hdf5_matrix.hpp"
+#include "prism/mpi/collectives.hpp"
+#include "prism/transform.hpp"
+#include "run_settings.hpp"
+
+namespace po = boost::program_options;
+using namespace prism;
+using namespace prism::drivers;
+
+namespace {
+
+constexpr const char *program = "prism-joint";
+
+struct Settings : RunSettings {
+    std::vector<std::string> inputs, names;
+    std::string modalities_text, weights_text = "auto", samples_dataset = "col_names", labels, log1p_text;
+    int top = 5;
+};
+
+// One modality as the files describe it, before any data is read.
+struct ModalitySource {
+    std::string name;
+    io::DatasetPath x;
+    std::string row_names; ///< dataset path, empty if absent
+    gidx rows = 0, cols = 0;
+    std::vector<gidx> file_col; ///< study column j -> file column, -1 = not measured; empty = identity
+
+    bool operator==(const std::string &other) const { return name == other; }
+};
+
+struct Study {
+    std::vector<ModalitySource> modalities;
+    std::vector<std::string> sample_names; ///< the column set (empty names if the file has none)
+    gidx samples = 0;
+};
+
+std::vector<std::string> split_commas(const std::string &text) {
+    std::vector<std::string> parts;
+    std::stringstream in(text);
+    std::string part;
+    while (std::getline(in, part, ',')) {
+        parts.push_back(part);
+    }
+    return parts;
+}
+
+std::string join(const std::vector<std::string> &parts, const std::string &sep = ",") {
+    std::string out;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        out += (i ? sep : "") + parts[i];
+    }
+    return out;
+}
+
+std::string parent_of(const std::string &dataset) {
+    const auto slash = dataset.find_last_of('/');
+    return slash == 0 || slash == std::string::npos ? "" : dataset.substr(0, slash);
+}
+
+bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) {
+    po::options_description visible(
+        "Usage: mpirun -np P prism-joint --input STUDY.h5 [--modalities a,b] --rank K --output OUT.h5 [options]\n"
+        "       mpirun -np P prism-joint --input A.h5:/X --name a --input B.h5:/X --name b --rank K --output OUT.h5\n\n"
+        "Joint NMF of several omics matrices over the same samples: X_v ~= W_v H, one W_v per modality and one\n"
+        "shared H, minimising sum_v lambda_v ||M_v o (X_v - W_v H)||^2 where M_v masks the samples modality v\n"
+        "does not have. Writes /H (k x n), /sample_names, /W/<modality>, /row_names/<modality>, the history\n"
+        "and the run's parameters to OUT.h5.\n\nOptions");
+    visible.add_options()("help,h", "print this help and exit")(
+        "input,i", po::value(&s.inputs)->composing(),
+        "STUDY.h5 (one group per modality), or FILE[:DATASET] once per modality with --name")(
+        "name", po::value(&s.names)->composing(), "name of the modality given by the preceding --input")(
+        "modalities", po::value(&s.modalities_text),
+        "with a study file: the modalities to use, in order, comma-separated (default: the file's "
+        "'modalities' attribute, else every group holding an X)")(
+        "samples-dataset", po::value(&s.samples_dataset)->default_value("col_names"),
+        "with --input/--name pairs: each modality's sample names, a dataset next to its matrix (or an absolute "
+        "path in its file)")(
+        "weights", po::value(&s.weights_text)->default_value("auto"),
+        "auto (1/||X_v||^2 over observed samples, so every modality counts equally) | equal | w1,w2,... "
+        "(one positive value per modality, in order)")(
+        "labels", po::value(&s.labels),
+        "a dataset of sample labels in the study file (e.g. /sample_annot/COC): report how the factors' "
+        "clusters (argmax of each H column) match them (adjusted Rand index and a table)")(
+        "top", po::value(&s.top)->default_value(5), "samples listed per factor in the summary (0: none)")(
+        "log1p", po::value(&s.log1p_text),
+        "modalities to transform by log(1 + x) after reading (comma-separated names, or all): counts and "
+        "expression values, whose few largest features would otherwise dominate the fit");
+    add_run_options(visible, s);
+    po::variables_map vm;
+    mpi::agree_call(world, [&] {
+        try {
+            po::store(po::command_line_parser(argc, argv).options(visible).run(), vm);
+            po::notify(vm);
+        } catch (const po::error &e) {
+            throw Error(std::string(e.what()) + " (see --help)");
+        }
+        if (vm.count("help")) {
+            return;
+        }
+        if (s.inputs.empty()) {
+            throw Error("no input given: --input STUDY.h5, or --input FILE:DATASET --name NAME per modality (see "
+                        "--help)");
+        }
+        check_run_settings(vm, s);
+        if (!s.names.empty() && s.names.size() != s.inputs.size()) {
+            throw Error(std::to_string(s.inputs.size()) + " --input but " + std::to_string(s.names.size()) +
+                        " --name: give one --name after each --input");
+        }
+        if (s.inputs.size() > 1 && s.names.empty()) {
+            throw Error("several --input files need a --name each (e.g. --input rna.h5:/X --name rna)");
+        }
+        if (!s.names.empty() && vm.count("modalities")) {
+            throw Error("--modalities picks groups of one study file; with --input/--name pairs, list the pairs");
+        }
+        if (s.top < 0) {
+            throw Error("--top must be >= 0, got " + std::to_string(s.top));
+        }
+        if (s.init != Init::random) {
+            throw Error("--init " + s.init_text + " is not available for joint NMF (use --init random)");
+        }
+        if (s.weights_text != "auto" && s.weights_text != "equal") {
+            for (const auto &w : split_commas(s.weights_text)) {
+                char *end = nullptr;
+                const double v = std::strtod(w.c_str(), &end);
+                if (w.empty() || *end != '\0' || !std::isfinite(v) || v <= 0) {
+                    throw Error("invalid --weights " + in_quotes(s.weights_text) +
+                                ": expected auto, equal, or positive numbers separated by commas");
+                }
+            }
+        }
+    });
+    if (vm.count("help")) {
+        if (world.rank() == 0) {
+            std::cout << visible << "\n"
+                      << "Exit status: 0 success, 2 a clear error (printed once), 3 an internal failure on one "
+                         "rank (job aborted).\n";
+        }
+        return false;
+    }
+    s.command_line = shell_join(argc, argv);
+    return true;
+}
+
+// Duplicates in `names`, up to 5, quoted.
+std::string duplicates_of(const std::vector<std::string> &names, std::size_t &count) {
+    std::map<std::string, int> seen;
+    std::vector<std::string> dups;
+    count = 0;
+    for (const auto &n : names) {
+        if (++seen[n] == 2) {
+            ++count;
+            if (dups.size() < 5) {
+                dups.push_back(in_quotes(n));
+            }
+        }
+    }
+    return join(dups, ", ");
+}
+
+// A study file: /<modality>/X for each modality, /sample_names shared. Collective on `world`.
+Study study_from_file(const mpi::Comm &world, const Settings &s) {
+    const std::string file = s.inputs[0];
+    Study study;
+    std::vector<std::string> available;
+    for (const auto &member : io::list_group(world, file, "/")) {
+        if (io::dataset_exists(world, file, "/" + member + "/X")) {
+            available.push_back(member);
+        }
+    }
+    mpi::agree(world, !available.empty(),
+               in_quotes(file) + ": no modality found (expected groups holding an X dataset, e.g. /rna/X); for "
+                                 "a single matrix use prism-nmf, or name it with --input FILE:DATASET --name NAME");
+    std::vector<std::string> chosen;
+    if (!s.modalities_text.empty()) {
+        chosen = split_commas(s.modalities_text);
+    } else {
+        chosen = io::read_string_attribute(world, file, "/", "modalities");
+        const bool usable = !chosen.empty() && std::all_of(chosen.begin(), chosen.end(), [&](const std::string &m) {
+            return std::find(available.begin(), available.end(), m) != available.end();
+        });
+        if (!usable) {
+            chosen = available;
+        }
+    }
+    std::set<std::string> unique;
+    for (const auto &m : chosen) {
+        mpi::agree(world, std::find(available.begin(), available.end(), m) != available.end(),
+                   in_quotes(file) + ": no modality " + in_quotes(m) + " (found: " + join(available, ", ") + ")");
+        mpi::agree(world, unique.insert(m).second, "--modalities names " + in_quotes(m) + " twice");
+    }
+    if (io::dataset_exists(world, file, "/sample_names")) {
+        study.sample_names = io::read_strings(world, {file, "/sample_names"});
+        std::size_t count = 0;
+        const std::string dups = duplicates_of(study.sample_names, count);
+        mpi::agree(world, count == 0,
+                   in_quotes(file) + ":/sample_names has " + std::to_string(count) + " duplicated names: " + dups);
+    }
+    for (const auto &m : chosen) {
+        ModalitySource src;
+        src.name = m;
+        src.x = {file, "/" + m + "/X"};
+        std::tie(src.rows, src.cols) = inspect_matrix(world, src.x);
+        if (study.modalities.empty()) {
+            study.samples = study.sample_names.empty() ? src.cols : static_cast<gidx>(study.sample_names.size());
+        }
+        mpi::agree(world, src.cols == study.samples,
+                   in_quotes(file) + ":" + src.x.dataset + " has " + std::to_string(src.cols) + " samples (columns) but " +
+                       (study.sample_names.empty() ? in_quotes(study.modalities.front().x.dataset) + " has "
+                                                   : std::string("/sample_names lists ")) +
+                       std::to_string(study.samples) + "; every modality of a study file has all samples, in order");
+        if (io::dataset_exists(world, file, "/" + m + "/row_names")) {
+            src.row_names = "/" + m + "/row_names";
+        }
+        study.modalities.push_back(src);
+    }
+    return study;
+}
+
+// --input FILE:DATASET --name NAME pairs, aligned by sample name. Collective on `world`.
+Study study_from_pairs(const mpi::Comm &world, const Settings &s) {
+    Study study;
+    std::map<std::string, gidx> column_of; // sample name -> study column
+    std::vector<std::vector<std::string>> samples_of;
+    std::set<std::string> names;
+    for (std::size_t v = 0; v < s.inputs.size(); ++v) {
+        ModalitySource src;
+        src.name = s.names[v];
+        mpi::agree(world, !src.name.empty() && src.name.find('/') == std::string::npos,
+                   "invalid --name " + in_quotes(src.name) + ": a modality name is non-empty and has no '/'");
+        mpi::agree(world, names.insert(src.name).second, "--name " + in_quotes(src.name) + " is given twice");
+        src.x = io::parse_dataset_path(s.inputs[v]);
+        std::tie(src.rows, src.cols) = inspect_matrix(world, src.x);
+        const std::string group = parent_of(src.x.dataset);
+        const std::string samples_path =
+            s.samples_dataset.front() == '/' ? s.samples_dataset : group + "/" + s.samples_dataset;
+        const std::string where = in_quotes(src.x.file) + ":" + src.x.dataset;
+        mpi::agree(world, io::dataset_exists(world, src.x.file, samples_path),
+                   where + " (" + src.name + "): no sample names at " + in_quotes(samples_path) +
+                       "; samples are aligned by name (see --samples-dataset)");
+        std::vector<std::string> samples = io::read_strings(world, {src.x.file, samples_path});
+        mpi::agree(world, static_cast<gidx>(samples.size()) == src.cols,
+                   in_quotes(src.x.file) + ":" + samples_path + " has " + std::to_string(samples.size()) +
+                       " names but " + where + " has " + std::to_string(src.cols) + " samples (columns)");
+        std::size_t count = 0;
+        const std::string dups = duplicates_of(samples, count);
+        mpi::agree(world, count == 0,
+                   in_quotes(src.x.file) + ":" + samples_path + " (" + src.name + ") has " + std::to_string(count) +
+                       " duplicated sample names: " + dups);
+        if (io::dataset_exists(world, src.x.file, group + "/row_names")) {
+            src.row_names = group + "/row_names";
+        }
+        for (const auto &name : samples) {
+            if (column_of.emplace(name, static_cast<gidx>(study.sample_names.size())).second) {
+                study.sample_names.push_back(name);
+            }
+        }
+        samples_of.push_back(std::move(samples));
+        study.modalities.push_back(src);
+    }
+    study.samples = static_cast<gidx>(study.sample_names.size());
+    for (std::size_t v = 0; v < study.modalities.size(); ++v) {
+        ModalitySource &src = study.modalities[v];
+        src.file_col.assign(static_cast<std::size_t>(study.samples), -1);
+        for (std::size_t c = 0; c < samples_of[v].size(); ++c) {
+            src.file_col[static_cast<std::size_t>(column_of[samples_of[v][c]])] = static_cast<gidx>(c);
+        }
+        if (study.modalities.size() > 1) { // shares at least one sample with another modality
+            bool shared = false;
+            for (std::size_t u = 0; u < study.modalities.size() && !shared; ++u) {
+                if (u == v) {
+                    continue;
+                }
+                std::set<std::string> other(samples_of[u].begin(), samples_of[u].end());
+                shared = std::any_of(samples_of[v].begin(), samples_of[v].end(),
+                                     [&](const std::string &n) { return other.count(n) > 0; });
+            }
+            mpi::agree(world, shared,
+                       "modality " + in_quotes(src.name) + " (" + src.x.str() +
+                           ") has no sample in common with the other modalities: check the sample names (first: " +
+                           in_quotes(samples_of[v].front()) + ")");
+        }
+    }
+    return study;
+}
+
+// The `top` largest entries of each row of H (k x n) over all ranks: (value, sample) pairs, descending.
+// Collective on the grid.
+template <typename T>
+std::vector<std::vector<std::pair<double, gidx>>> top_samples(const mpi::Comm &world, const Factor<T> &ht, int top) {
+    const gidx k = ht.k();
+    std::vector<double> mine; // per factor: top (value, sample) pairs, padded with (-1, -1)
+    for (gidx l = 0; l < k; ++l) {
+        std::vector<std::pair<double, gidx>> local;
+        for (lidx r = 0; r < ht.rows(); ++r) {
+            local.emplace_back(static_cast<double>(ht.at(r, l)), ht.global_index(r));
+        }
+        const std::size_t keep = std::min<std::size_t>(local.size(), static_cast<std::size_t>(top));
+        std::partial_sort(local.begin(), local.begin() + keep, local.end(), std::greater<>());
+        for (int t = 0; t < top; ++t) {
+            const bool have = static_cast<std::size_t>(t) < keep;
+            mine.push_back(have ? local[t].first : -1.0);
+            mine.push_back(have ? static_cast<double>(local[t].second) : -1.0);
+        }
+    }
+    // Every rank contributes the same count, but a factor row lives on exactly one rank: gather and merge.
+    const std::int64_t per_rank = static_cast<std::int64_t>(mine.size());
+    std::vector<double> all(static_cast<std::size_t>(per_rank * world.size()));
+    mpi::allgatherv(world, mine.data(), all.data(), std::vector<std::int64_t>(world.size(), per_rank));
+    std::vector<std::vector<std::pair<double, gidx>>> best(static_cast<std::size_t>(k));
+    for (gidx l = 0; l < k; ++l) {
+        for (int p = 0; p < world.size(); ++p) {
+            for (int t = 0; t < top; ++t) {
+                const double *e = all.data() + p * per_rank + (l * top + t) * 2;
+                if (e[1] >= 0) {
+                    best[l].emplace_back(e[0], static_cast<gidx>(e[1]));
+                }
+            }
+        }
+        std::sort(best[l].begin(), best[l].end(), std::greater<>());
+        best[l].resize(std::min<std::size_t>(best[l].size(), static_cast<std::size_t>(top)));
+    }
+    return best;
+}
+
+// Each sample's factor, on every rank: argmax over l of s_l H(l, j), with s_l = sqrt(sum_v lambda_v
+// ||W_v(:, l)||^2) the scale of factor l in the weighted fit, so the answer does not depend on how W and H
+// share each factor's scale (HALS normalises, ANLS does not). -1 for a zero column. Collective.
+template <typename T>
+std::vector<int> sample_clusters(const mpi::Comm &world,
+                                 const std::vector<JointModality<T>> &mods,
+                                 const std::vector<Factor<T>> &w,
+                                 const Factor<T> &ht) {
+    std::vector<double> scale(static_cast<std::size_t>(ht.k()), 0.0);
+    for (std::size_t v = 0; v < w.size(); ++v) {
+        for (lidx r = 0; r < w[v].rows(); ++r) {
+            for (gidx l = 0; l < ht.k(); ++l) {
+                scale[l] += mods[v].weight * static_cast<double>(w[v].at(r, l)) * static_cast<double>(w[v].at(r, l));
+            }
+        }
+    }
+    mpi::allreduce(world, scale.data(), ht.k(), mpi::Op::sum);
+    std::vector<double> mine;
+    for (lidx r = 0; r < ht.rows(); ++r) {
+        int best = -1;
+        double best_value = 0;
+        for (gidx l = 0; l < ht.k(); ++l) {
+            const double value = std::sqrt(scale[l]) * static_cast<double>(ht.at(r, l));
+            if (value > best_value) {
+                best_value = value;
+                best = static_cast<int>(l);
+            }
+        }
+        mine.push_back(static_cast<double>(ht.global_index(r)));
+        mine.push_back(best);
+    }
+    const std::vector<std::int64_t> counts = mpi::allgather_value(world, static_cast<std::int64_t>(mine.size()));
+    std::int64_t total = 0;
+    for (auto c : counts) {
+        total += c;
+    }
+    std::vector<double> all(static_cast<std::size_t>(total));
+    mpi::allgatherv(world, mine.data(), all.data(), counts);
+    std::vector<int> cluster(static_cast<std::size_t>(ht.global_rows()), -1);
+    for (std::int64_t i = 0; i < total; i += 2) {
+        cluster[static_cast<std::size_t>(all[i])] = static_cast<int>(all[i + 1]);
+    }
+    return cluster;
+}
+
+// Adjusted Rand index of two labellings of the same items (Hubert & Arabie 1985).
+double adjusted_rand_index(const std::vector<std::string> &a, const std::vector<std::string> &b) {
+    std::map<std::pair<std::string, std::string>, double> joint;
+    std::map<std::string, double> rows, cols;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        joint[{a[i], b[i]}] += 1;
+        rows[a[i]] += 1;
+        cols[b[i]] += 1;
+    }
+    const auto pairs = [](double c) { return c * (c - 1) / 2; };
+    double index = 0, sum_rows = 0, sum_cols = 0;
+    for (const auto &[key, c] : joint) {
+        index += pairs(c);
+    }
+    for (const auto &[key, c] : rows) {
+        sum_rows += pairs(c);
+    }
+    for (const auto &[key, c] : cols) {
+        sum_cols += pairs(c);
+    }
+    const double expected = sum_rows * sum_cols / pairs(static_cast<double>(a.size()));
+    const double maximum = 0.5 * (sum_rows + sum_cols);
+    return maximum == expected ? 0.0 : (index - expected) / (maximum - expected);
+}
+
+template <typename T> int factorize(const mpi::Comm &world, const Settings &s, const Study &study, double t_start) {
+    const std::size_t nmod = study.modalities.size();
+    gidx total_rows = 0;
+    for (const auto &src : study.modalities) {
+        total_rows += src.rows;
+    }
+    const GridShape shape = grid_shape_for(world, s, total_rows, study.samples);
+    Grid grid(world, shape);
+
+    // The data: every modality on the same grid with the same column distribution.
+    std::vector<DistMatrix<T>> x;
+    x.reserve(nmod);
+    for (const auto &src : study.modalities) {
+        x.push_back(src.file_col.empty() ? io::read_matrix<T>(grid, src.x, s.mb, s.nb)
+                                         : io::read_matrix_columns<T>(grid, src.x, src.file_col, s.mb, s.nb));
+    }
+    std::vector<JointModality<T>> mods(nmod);
+    for (std::size_t v = 0; v < nmod; ++v) {
+        const ModalitySource &src = study.modalities[v];
+        mods[v].x = &x[v];
+        mods[v].name = src.name + " (" + in_quotes(src.x.file) + ":" + src.x.dataset + ")";
+        if (!src.file_col.empty()) {
+            mods[v].observed.resize(src.file_col.size());
+            for (std::size_t j = 0; j < src.file_col.size(); ++j) {
+                mods[v].observed[j] = src.file_col[j] >= 0 ? 1 : 0;
+            }
+        }
+        mods[v].w = s.w;
+    }
+    validate_joint_input(mods, s.k); // on the data as stored, so errors name the file's own values
+    const std::vector<std::string> log1p_names = split_commas(s.log1p_text);
+    std::vector<bool> transformed(nmod, false);
+    for (const auto &name : log1p_names) {
+        const auto it = std::find(study.modalities.begin(), study.modalities.end(), name);
+        mpi::agree(world, name == "all" || it != study.modalities.end(),
+                   "--log1p names " + in_quotes(name) + ", which is not one of the modalities");
+        for (std::size_t v = 0; v < nmod; ++v) {
+            transformed[v] = transformed[v] || name == "all" || study.modalities[v].name == name;
+        }
+    }
+    for (std::size_t v = 0; v < nmod; ++v) {
+        if (transformed[v]) {
+            log1p_in_place(x[v]);
+        }
+    }
+    std::vector<double> given;
+    JointWeighting weighting = JointWeighting::automatic;
+    if (s.weights_text == "equal") {
+        weighting = JointWeighting::equal;
+    } else if (s.weights_text != "auto") {
+        weighting = JointWeighting::given;
+        for (const auto &w : split_commas(s.weights_text)) {
+            given.push_back(std::strtod(w.c_str(), nullptr));
+        }
+        mpi::agree(world, given.size() == nmod,
+                   "--weights has " + std::to_string(given.size()) + " values for " + std::to_string(nmod) +
+                       " modalities");
+    }
+    const std::vector<double> weights = joint_weights(mods, weighting, given);
+    for (std::size_t v = 0; v < nmod; ++v) {
+        mods[v].weight = weights[v];
+    }
+    std::vector<std::vector<std::string>> row_names(nmod);
+    for (std::size_t v = 0; v < nmod; ++v) {
+        const ModalitySource &src = study.modalities[v];
+        if (!src.row_names.empty()) {
+            row_names[v] = io::read_strings(world, {src.x.file, src.row_names});
+            if (static_cast<gidx>(row_names[v].size()) != src.rows) {
+                if (world.rank() == 0) {
+                    std::cerr << program << ": warning: not copying " << src.row_names << ": "
+                              << row_names[v].size() << " names for " << src.rows << " rows\n";
+                }
+                row_names[v].clear();
+            }
+        }
+    }
+    std::vector<std::string> labels;
+    if (!s.labels.empty()) {
+        labels = io::read_strings(world, {study.modalities.front().x.file, s.labels});
+        mpi::agree(world, static_cast<gidx>(labels.size()) == study.samples,
+                   in_quotes(study.modalities.front().x.file) + ":" + s.labels + " has " +
+                       std::to_string(labels.size()) + " labels for " + std::to_string(study.samples) + " samples");
+    }
+
+    const bool root_prints = world.rank() == 0 && !s.quiet;
+    std::vector<std::string> modality_names;
+    for (const auto &src : study.modalities) {
+        modality_names.push_back(src.name);
+    }
+    if (root_prints) {
+        std::ostringstream head;
+        head << program << ": " << to_string(s.algorithm) << ", k = " << s.k << ", " << nmod << " modalities x "
+             << study.samples << " samples (" << (s.use_float ? "float" : "double") << "), grid "
+             << grid.shape_string() << " on " << world.size() << " ranks, block " << s.mb << "x" << s.nb
+             << ", init random (seed " << s.seed << "), weights " << s.weights_text << "\n";
+        for (std::size_t v = 0; v < nmod; ++v) {
+            const auto observed = mods[v].observed.empty()
+                                      ? study.samples
+                                      : std::count(mods[v].observed.begin(), mods[v].observed.end(), 1);
+            head << "  " << std::left << std::setw(20) << modality_names[v] << std::right << std::setw(8)
+                 << study.modalities[v].rows << " features, " << observed << " samples, weight " << std::setprecision(4)
+                 << weights[v] << (transformed[v] ? ", log1p" : "") << "\n";
+        }
+        std::cout << head.str() << std::flush;
+    }
+    std::string extra_header;
+    for (const auto &name : modality_names) {
+        extra_header += "  " + name.substr(0, 12);
+    }
+    ProgressLog log(world, s, extra_header);
+
+    std::vector<Factor<T>> w = make_joint_w(mods, s.k);
+    Factor<T> ht(x.front(), FactorSide::ht, s.k);
+    initialize_random_joint(mods, w, ht, static_cast<std::uint64_t>(s.seed));
+
+    JointOptions opts;
+    opts.algorithm = s.algorithm;
+    opts.max_iter = s.max_iter;
+    opts.tol = s.tol;
+    opts.max_seconds = s.max_time;
+    opts.h = s.h;
+    std::vector<IterationReport> reports;
+    opts.on_iteration = [&](const IterationReport &r) { reports.push_back(r); };
+    // Per-modality errors of an iteration arrive one iteration later: the log line waits for them.
+    opts.on_modality_errors = [&](int it, const std::vector<double> &errors) {
+        std::ostringstream extra;
+        extra << std::fixed << std::setprecision(6);
+        for (double e : errors) {
+            extra << std::setw(14) << e;
+        }
+        log.iteration(reports[static_cast<std::size_t>(it - 1)], extra.str());
+    };
+    const JointInfo info = joint_nmf(mods, w, ht, opts);
+    const std::vector<double> errors = joint_relative_errors_exact(mods, w, ht);
+    const auto best = top_samples(world, ht, s.top);
+    const std::vector<int> clusters = labels.empty() ? std::vector<int>{} : sample_clusters(world, mods, w, ht);
+
+    write_atomically(world, s.output, s.force, [&](io::Writer &out) {
+        io::write_factor(out, "/H", ht);
+        if (!study.sample_names.empty()) {
+            out.write_strings("/sample_names", study.sample_names);
+        }
+        for (std::size_t v = 0; v < nmod; ++v) {
+            const std::string name = modality_names[v];
+            io::write_factor(out, "/W/" + name, w[v]);
+            if (!row_names[v].empty()) {
+                out.write_strings("/row_names/" + name, row_names[v]);
+            }
+            out.write_vector("/history/modality_relative_error/" + name, info.history_modality_relative_error[v]);
+            out.write_attribute("relative_error", errors[v], "/W/" + name);
+            out.write_attribute("weight", weights[v], "/W/" + name);
+            out.write_attribute("input", study.modalities[v].x.str(), "/W/" + name);
+            out.write_attribute("transform", std::string(transformed[v] ? "log1p" : "none"), "/W/" + name);
+            out.write_attribute("observed_samples",
+                                static_cast<std::int64_t>(mods[v].observed.empty()
+                                                              ? study.samples
+                                                              : std::count(mods[v].observed.begin(),
+                                                                           mods[v].observed.end(), 1)),
+                                "/W/" + name);
+        }
+        out.write_vector("/weights", weights);
+        out.write_vector("/history/relative_error", info.history_relative_error);
+        out.write_vector("/history/seconds", info.history_seconds);
+        write_run_attributes(out, s, grid, info, info.relative_error, t_start);
+        out.write_attribute("input", join(s.inputs));
+        out.write_attribute("modalities", join(modality_names));
+        std::ostringstream weight_text;
+        weight_text << std::setprecision(17);
+        for (std::size_t v = 0; v < nmod; ++v) {
+            weight_text << (v ? "," : "") << weights[v];
+        }
+        out.write_attribute("weights", weight_text.str());
+        out.write_attribute("weighting", s.weights_text);
+        out.write_attribute("sample_patterns", std::int64_t{info.sample_patterns});
+    });
+
+    if (root_prints) {
+        std::ostringstream summary;
+        const double per_iteration = info.iterations > 0 ? info.seconds / info.iterations : 0.0;
+        summary << program << ": " << info.iterations << " iterations (" << info.stop_reason << "), "
+                << seconds_string(per_iteration) << " s/iteration, wall " << seconds_string(MPI_Wtime() - t_start)
+                << " s; weighted relative error " << std::setprecision(6) << info.relative_error << "\n";
+        summary << "fit per modality (||X_v - W_v H|| / ||X_v|| over observed samples):\n";
+        for (std::size_t v = 0; v < nmod; ++v) {
+            summary << "  " << std::left << std::setw(20) << modality_names[v] << std::right << std::fixed
+                    << std::setprecision(4) << errors[v] << std::defaultfloat << "\n";
+        }
+        if (s.top > 0) {
+            summary << "samples most loaded on each factor (H value):\n";
+            for (gidx l = 0; l < s.k; ++l) {
+                summary << "  factor " << l + 1 << ":";
+                for (const auto &[value, j] : best[l]) {
+                    const std::string who =
+                        study.sample_names.empty() ? "#" + std::to_string(j) : study.sample_names[j];
+                    summary << " " << who << " (" << std::setprecision(3) << value << ")";
+                }
+                summary << "\n";
+            }
+        }
+        if (!labels.empty()) {
+            std::vector<std::string> assigned;
+            std::map<std::string, std::map<std::string, int>> table;
+            std::set<std::string> classes;
+            for (std::size_t j = 0; j < clusters.size(); ++j) {
+                assigned.push_back(clusters[j] < 0 ? "none" : "factor " + std::to_string(clusters[j] + 1));
+                table[assigned.back()][labels[j]] += 1;
+                classes.insert(labels[j]);
+            }
+            summary << "clusters (argmax of each sample's weighted factor loadings) against " << s.labels << ": adjusted Rand index " << std::fixed
+                    << std::setprecision(3) << adjusted_rand_index(assigned, labels) << std::defaultfloat << "\n";
+            summary << "  " << std::setw(10) << "";
+            for (const auto &c : classes) {
+                summary << std::setw(std::max<int>(8, static_cast<int>(c.size()) + 2)) << c;
+            }
+            summary << "\n";
+            for (const auto &[cluster, row] : table) {
+                summary << "  " << std::left << std::setw(10) << cluster << std::right;
+                for (const auto &c : classes) {
+                    const auto it = row.find(c);
+                    summary << std::setw(std::max<int>(8, static_cast<int>(c.size()) + 2))
+                            << (it == row.end() ? 0 : it->second);
+                }
+                summary << "\n";
+            }
+        }
+        summary << program << ": wrote " << s.output << ": /H " << s.k << " x " << study.samples
+                << ", /W/<modality>, /row_names/<modality>, /sample_names, /history\n";
+        std::cout << summary.str() << std::flush;
+    }
+    return exit_ok;
+}
+
+int run(const mpi::Comm &world, int argc, char **argv) {
+    const double t_start = MPI_Wtime();
+    Settings s;
+    if (!parse_settings(world, argc, argv, s)) {
+        return exit_ok;
+    }
+    check_output_path(world, s.output, s.force);
+    const bool study_file = s.names.empty();
+    const Study study = study_file ? study_from_file(world, s) : study_from_pairs(world, s);
+    mpi::agree(world, !s.labels.empty() ? io::dataset_exists(world, study.modalities.front().x.file, s.labels) : true,
+               in_quotes(study.modalities.front().x.file) + ": no dataset " + in_quotes(s.labels) + " for --labels");
+    return s.use_float ? factorize<float>(world, s, study, t_start) : factorize<double>(world, s, study, t_start);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    return run_driver(program, argc, argv, [&](const mpi::Comm &world) { return run(world, argc, argv); });
+}

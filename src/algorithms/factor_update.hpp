@@ -1,0 +1,256 @@
+#pragma once
+// Internal to the library (not installed): the pieces of one NMF outer iteration that single NMF (nmf.cpp)
+// and joint NMF (joint.cpp) share — the local factor update, HALS column scaling, trace helpers, and the
+// end-of-iteration control (stop decision from rank 0, history, report, final counters).
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "prism/algorithms/options.hpp"
+#include "prism/dist_matrix.hpp"
+#include "prism/factor.hpp"
+#include "prism/mpi/collectives.hpp"
+#include "prism/nnls/bpp.hpp"
+#include "prism/nnls/hals_update.hpp"
+#include "prism/nnls/mu_update.hpp"
+
+namespace prism::detail {
+
+template <typename T> double local_sum_squares(const DistMatrix<T> &x) {
+    double s = 0;
+    for (lidx j = 0; j < x.local_cols(); ++j) {
+        const T *col = x.data() + j * x.ld();
+        for (lidx i = 0; i < x.local_rows(); ++i) {
+            s += static_cast<double>(col[i]) * static_cast<double>(col[i]);
+        }
+    }
+    return s;
+}
+
+template <typename T> double local_sum(const DistMatrix<T> &x) {
+    double s = 0;
+    for (lidx j = 0; j < x.local_cols(); ++j) {
+        const T *col = x.data() + j * x.ld();
+        for (lidx i = 0; i < x.local_rows(); ++i) {
+            s += static_cast<double>(col[i]);
+        }
+    }
+    return s;
+}
+
+// Solves for `rows` factor rows (row-major rows x k at f) given the other factor's Gram G (k x k) and the
+// cross product R (rows x k, row-major). Rows are independent in all three methods. Local.
+template <typename T>
+void update_rows(Algorithm algorithm,
+                 const T *gram,
+                 const T *cross,
+                 const Penalty &penalty,
+                 double hals_floor,
+                 gidx k,
+                 lidx rows,
+                 T *f,
+                 std::vector<T> &scratch,
+                 nnls::BppStats &stats) {
+    switch (algorithm) {
+    case Algorithm::anls_bpp: {
+        // min_{x>=0} 1/2 x^T (G + l2 I) x - x^T (r - l1): the ridge enters through the Gram.
+        scratch.assign(gram, gram + k * k);
+        for (gidx l = 0; l < k; ++l) {
+            scratch[static_cast<std::size_t>(l * k + l)] += static_cast<T>(penalty.l2);
+        }
+        nnls::BppOptions o;
+        o.warm_start = true; // passive sets change little between outer iterations
+        o.l1 = penalty.l1;
+        nnls::BppStats s;
+        nnls::bpp_solve<T>(scratch.data(), k, cross, k, rows, f, k, o, &s);
+        stats += s;
+        break;
+    }
+    case Algorithm::hals: {
+        nnls::HalsOptions o;
+        o.l1 = penalty.l1;
+        o.l2 = penalty.l2;
+        o.eps_floor = hals_floor;
+        nnls::hals_update<T>(gram, k, cross, k, rows, f, k, o);
+        break;
+    }
+    case Algorithm::mu: {
+        nnls::MuOptions o;
+        o.l1 = penalty.l1;
+        o.l2 = penalty.l2;
+        nnls::mu_update<T>(gram, k, cross, k, rows, f, k, o);
+        break;
+    }
+    }
+}
+
+// The whole slab of f. Local.
+template <typename T>
+void update_factor(Algorithm algorithm,
+                   const std::vector<T> &gram,
+                   const std::vector<T> &cross,
+                   const Penalty &penalty,
+                   double hals_floor,
+                   Factor<T> &f,
+                   std::vector<T> &scratch,
+                   nnls::BppStats &stats) {
+    update_rows(algorithm, gram.data(), cross.data(), penalty, hals_floor, f.k(), f.rows(), f.data(), scratch,
+                stats);
+}
+
+// Column scales from Gram diagonals: sqrt(diag), 1 for a dead (zero or non-finite) column. Local.
+template <typename T> std::vector<T> column_norms(const std::vector<T> &gram, gidx k) {
+    std::vector<T> scale(static_cast<std::size_t>(k), T{1});
+    for (gidx l = 0; l < k; ++l) {
+        const T norm = std::sqrt(gram[static_cast<std::size_t>(l * k + l)]);
+        if (norm > T{0} && std::isfinite(norm)) { // a dead column stays as it is
+            scale[static_cast<std::size_t>(l)] = norm;
+        }
+    }
+    return scale;
+}
+
+// f(:, l) /= scale[l] (divide) or *= scale[l]. Local.
+template <typename T> void scale_columns(Factor<T> &f, const std::vector<T> &scale, bool divide) {
+    for (lidx r = 0; r < f.rows(); ++r) {
+        for (gidx l = 0; l < f.k(); ++l) {
+            if (divide) {
+                f.at(r, l) /= scale[static_cast<std::size_t>(l)];
+            } else {
+                f.at(r, l) *= scale[static_cast<std::size_t>(l)];
+            }
+        }
+    }
+}
+
+// G_ab /= scale_a scale_b: the Gram of the columns divided by scale. Local.
+template <typename T> void scale_gram(std::vector<T> &gram, const std::vector<T> &scale, gidx k) {
+    for (gidx a = 0; a < k; ++a) {
+        for (gidx b = 0; b < k; ++b) {
+            gram[static_cast<std::size_t>(a * k + b)] /= scale[static_cast<std::size_t>(a)] *
+                                                         scale[static_cast<std::size_t>(b)];
+        }
+    }
+}
+
+// HALS keeps W's columns at unit norm (scaling H^T's columns to compensate) so the two factors stay
+// balanced. The norms are the diagonal of G_W, already all-reduced: no extra collective.
+template <typename T> void normalise_columns(std::vector<T> &gram_w, Factor<T> &w, Factor<T> &ht) {
+    const std::vector<T> scale = column_norms(gram_w, w.k());
+    scale_columns(w, scale, true);
+    scale_columns(ht, scale, false);
+    scale_gram(gram_w, scale, w.k());
+}
+
+template <typename T> double slab_sum(const Factor<T> &f) {
+    double s = 0;
+    for (lidx i = 0; i < f.rows() * f.k(); ++i) {
+        s += static_cast<double>(f.data()[i]);
+    }
+    return s;
+}
+
+template <typename T> double trace_product(const T *a, const T *b, gidx k) {
+    double s = 0; // tr(A B) for symmetric A, B = sum_ab A_ab B_ab
+    for (gidx i = 0; i < k * k; ++i) {
+        s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+    }
+    return s;
+}
+template <typename T> double trace_product(const std::vector<T> &a, const std::vector<T> &b, gidx k) {
+    return trace_product(a.data(), b.data(), k);
+}
+
+template <typename T> double trace(const T *a, gidx k) {
+    double s = 0;
+    for (gidx l = 0; l < k; ++l) {
+        s += static_cast<double>(a[l * k + l]);
+    }
+    return s;
+}
+template <typename T> double trace(const std::vector<T> &a, gidx k) { return trace(a.data(), k); }
+
+// End of every outer iteration, identical for single and joint NMF: rank 0 decides whether to stop and
+// broadcasts the decision (no rank can leave the loop alone), history and the report are recorded.
+class IterationControl {
+  public:
+    IterationControl(const mpi::Comm &comm, const NmfOptions &opts) : comm_(comm), opts_(opts), start_(MPI_Wtime()) {}
+
+    double start() const noexcept { return start_; }
+
+    /// Collective on comm. Returns true when the loop must stop after iteration `it` (info.stop_reason set).
+    bool end_iteration(int it, double t_iter, double objective, double relative_error, NmfInfo &info) {
+        int decision = go_on;
+        const double now = MPI_Wtime();
+        if (comm_.rank() == 0) {
+            const double change =
+                (previous_objective_ - objective) / std::max(std::abs(previous_objective_), 1e-300);
+            if (!std::isfinite(objective)) {
+                decision = stop_non_finite;
+            } else if (opts_.tol > 0 && it > 1 && std::abs(change) < opts_.tol) {
+                decision = stop_tolerance;
+            } else if (opts_.max_seconds > 0 && now - start_ >= opts_.max_seconds) {
+                decision = stop_max_time;
+            } else if (opts_.stop_requested && opts_.stop_requested()) {
+                decision = stop_interrupted;
+            }
+        }
+        double seconds = now - t_iter;
+        mpi::bcast(comm_, &decision, 1, 0);
+        mpi::bcast(comm_, &seconds, 1, 0);
+        mpi::agree(comm_, decision != stop_non_finite,
+                   "the objective became non-finite at iteration " + std::to_string(it) +
+                       " (overflow in the data scale?)");
+        previous_objective_ = objective;
+        info.iterations = it;
+        info.relative_error = relative_error;
+        info.objective = objective;
+        info.history_relative_error.push_back(relative_error);
+        info.history_seconds.push_back(seconds);
+        if (opts_.on_iteration) {
+            opts_.on_iteration(IterationReport{it, relative_error, objective, seconds});
+        }
+        if (decision != go_on) {
+            info.converged = decision == stop_tolerance;
+            info.stop_reason = decision == stop_tolerance  ? "tolerance"
+                               : decision == stop_max_time ? "max-time"
+                                                           : "interrupted";
+            return true;
+        }
+        return false;
+    }
+
+    /// After the loop: stop reason, wall time, phase times, BPP counters summed over ranks (max for the
+    /// per-column iteration count). Collective on comm.
+    void finish(NmfInfo &info, const nnls::BppStats &bpp, double seconds_local, double seconds_comm) const {
+        if (info.stop_reason.empty()) {
+            info.stop_reason = "max-iter";
+        }
+        info.seconds = MPI_Wtime() - start_;
+        info.t_products = seconds_local;
+        info.t_comm += seconds_comm;
+        lidx counters[6] = {bpp.columns, bpp.exchange_rounds, bpp.factorizations, bpp.pivoted_fallbacks,
+                            bpp.backup_exchanges, bpp.cap_hits};
+        mpi::allreduce(comm_, counters, 6, mpi::Op::sum);
+        info.bpp.columns = counters[0];
+        info.bpp.exchange_rounds = counters[1];
+        info.bpp.factorizations = counters[2];
+        info.bpp.pivoted_fallbacks = counters[3];
+        info.bpp.backup_exchanges = counters[4];
+        info.bpp.cap_hits = counters[5];
+        info.bpp.iterations = mpi::allreduce_value(comm_, bpp.iterations, mpi::Op::max);
+    }
+
+  private:
+    enum Decision : int { go_on = 0, stop_tolerance, stop_max_time, stop_interrupted, stop_non_finite };
+
+    const mpi::Comm &comm_;
+    const NmfOptions &opts_;
+    double start_;
+    double previous_objective_ = std::numeric_limits<double>::infinity();
+};
+
+} // namespace prism::detail
