@@ -575,6 +575,10 @@ JointInfo joint_nmf(const std::vector<JointModality<T>> &mods,
         }
     };
 
+    bool normalise = opts.algorithm == Algorithm::hals && penalty_free(opts.h); // see penalty_free
+    for (const auto &m : mods) {
+        normalise = normalise && penalty_free(m.w);
+    }
     h_grams(lay, ht, ws, 0);
     detail::IterationControl control(comm, opts);
 
@@ -610,7 +614,7 @@ JointInfo joint_nmf(const std::vector<JointModality<T>> &mods,
                 ws.combined[i] += static_cast<T>(lam[v]) * ws.gram_w[v * kk + i];
             }
         }
-        if (opts.algorithm == Algorithm::hals) {
+        if (normalise) {
             // Unit columns of the weighted stacked W; H^T compensates, every W_v H is unchanged.
             const std::vector<T> scale = detail::column_norms(ws.combined, k);
             for (std::size_t v = 0; v < nv; ++v) {

@@ -121,7 +121,7 @@ template <typename T> NmfInfo nmf(const DistMatrix<T> &x, Factor<T> &w, Factor<T
         t = MPI_Wtime();
         gram_allreduce(w, gram_w);
         info.t_grams += MPI_Wtime() - t;
-        if (opts.algorithm == Algorithm::hals) {
+        if (opts.algorithm == Algorithm::hals && penalty_free(opts.w) && penalty_free(opts.h)) {
             normalise_columns(gram_w, w, ht);
         }
         t = MPI_Wtime();

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <memory>
 #include <set>
@@ -278,7 +280,8 @@ std::vector<std::vector<double>> run_serial_joint(SerialJoint &s, const JointOpt
             solve_rows(opts, s.pen[v], g, r.data(), s.m[v], k, s.w[v].data());
             gw[v] = serial_gram(s.w[v], s.m[v], k);
         }
-        if (opts.algorithm == Algorithm::hals) { // unit columns of the weighted stacked W
+        const bool unpenalised = penalty_free(opts.h) && std::all_of(s.pen.begin(), s.pen.end(), penalty_free);
+        if (opts.algorithm == Algorithm::hals && unpenalised) { // unit columns of the weighted stacked W
             for (gidx l = 0; l < k; ++l) {
                 double norm2 = 0;
                 for (std::size_t v = 0; v < nv; ++v) {

@@ -98,7 +98,8 @@ void run_serial(SerialNmf &s, const NmfOptions &opts, int iterations) {
             }
         }
         update(opts, opts.w, gram(s.ht, n, k), r, m, k, s.w);
-        if (opts.algorithm == Algorithm::hals) { // unit-norm W columns, H scaled to compensate
+        if (opts.algorithm == Algorithm::hals && penalty_free(opts.w) && penalty_free(opts.h)) {
+            // unit-norm W columns, H scaled to compensate
             for (gidx l = 0; l < k; ++l) {
                 double norm = 0;
                 for (gidx i = 0; i < m; ++i) {

@@ -28,6 +28,11 @@ struct Penalty {
     double l2 = 0;
 };
 
+/// True when a penalty adds nothing. HALS rescales W's columns to unit norm (H compensating) only when every
+/// penalty is zero: the rescaling leaves ||X - WH|| unchanged but not l1 sum(F) or l2 ||F||^2, so with a
+/// penalty it could raise the objective and break its monotone decrease.
+inline bool penalty_free(const Penalty &p) noexcept { return p.l1 == 0 && p.l2 == 0; }
+
 /// One line of progress, handed to NmfOptions::on_iteration on every rank (identical values everywhere).
 struct IterationReport {
     int iteration = 0;          ///< 1-based
