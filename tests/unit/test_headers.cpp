@@ -10,6 +10,7 @@
 #include "prism/matrix_stats.hpp"
 #include "prism/mpi/collectives.hpp"
 #include "prism/mpi/comm.hpp"
+#include "prism/sparse_matrix.hpp"
 #include "prism/types.hpp"
 
 #include <gtest/gtest.h>
