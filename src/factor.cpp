@@ -5,13 +5,11 @@
 namespace prism {
 
 template <typename T>
-template <typename U>
-Factor<T>::Factor(const DistMatrix<U> &x, FactorSide side, gidx k) : grid_(&x.grid()), side_(side), k_(k) {
-    const Grid &grid = x.grid();
+Factor<T>::Factor(const Grid &grid, const BlockCyclic &dist, FactorSide side, gidx k)
+    : grid_(&grid), side_(side), dist_(dist), k_(k) {
     const bool w = side == FactorSide::w;
-    dist_ = w ? x.row_dist() : x.col_dist();
     dist_proc_ = w ? grid.my_row() : grid.my_col();
-    gathered_rows_ = w ? x.local_rows() : x.local_cols();
+    gathered_rows_ = dist.local_size(dist_proc_);
     const int parts = w ? grid.cols() : grid.rows();
     const int part = w ? grid.my_col() : grid.my_row();
     rows_ = slab_size(gathered_rows_, parts, part);
@@ -32,7 +30,5 @@ Factor<T>::Factor(const DistMatrix<U> &x, FactorSide side, gidx k) : grid_(&x.gr
 
 template class Factor<double>;
 template class Factor<float>;
-template Factor<double>::Factor(const DistMatrix<double> &, FactorSide, gidx);
-template Factor<float>::Factor(const DistMatrix<float> &, FactorSide, gidx);
 
 } // namespace prism

@@ -41,50 +41,88 @@ std::pair<std::int64_t, gidx> count_empty(const mpi::Comm &all,
     return {mpi::allreduce_value(all, empty, mpi::Op::sum), mpi::allreduce_value(all, first, mpi::Op::min)};
 }
 
-} // namespace
-
-template <typename T> MatrixStats compute_stats(const DistMatrix<T> &a) {
-    const Grid &grid = a.grid();
-    MatrixStats s;
-    s.rows = a.rows();
-    s.cols = a.cols();
-    double lo = std::numeric_limits<double>::infinity(), hi = -lo, ss = 0;
+// One rank's share of the statistics, filled entry by entry by the dense or sparse pass.
+struct LocalStats {
+    double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity(),
+           ss = 0;
     std::int64_t counts[4] = {0, 0, 0, 0}; // nonzeros, nan, inf, negative
     std::int64_t first[3] = {none, none, none};
     double first_negative_value = 0;
-    std::vector<std::int64_t> row_nnz(static_cast<std::size_t>(a.local_rows()), 0);
-    std::vector<std::int64_t> col_nnz(static_cast<std::size_t>(a.local_cols()), 0);
-    for (lidx j = 0; j < a.local_cols(); ++j) {
-        const gidx gj = a.global_col(j);
-        for (lidx i = 0; i < a.local_rows(); ++i) {
-            const double v = static_cast<double>(a.local(i, j));
-            if (v == 0) {
-                continue;
-            }
-            ++counts[0];
-            ++row_nnz[static_cast<std::size_t>(i)];
-            ++col_nnz[static_cast<std::size_t>(j)];
-            const std::int64_t linear = a.global_row(i) * a.cols() + gj;
-            if (std::isnan(v)) {
-                ++counts[1];
-                first[0] = std::min(first[0], linear);
-            } else if (std::isinf(v)) {
-                ++counts[2];
-                first[1] = std::min(first[1], linear);
-            } else {
-                lo = std::min(lo, v);
-                hi = std::max(hi, v);
-                ss += v * v;
-                if (v < 0) {
-                    ++counts[3];
-                    if (linear < first[2]) {
-                        first[2] = linear;
-                        first_negative_value = v;
-                    }
+    std::vector<std::int64_t> row_nnz, col_nnz;
+
+    // Entry v at local (i, j), global row-major position `linear`.
+    void visit(double v, lidx i, lidx j, std::int64_t linear) {
+        if (v == 0) {
+            return;
+        }
+        ++counts[0];
+        ++row_nnz[static_cast<std::size_t>(i)];
+        ++col_nnz[static_cast<std::size_t>(j)];
+        if (std::isnan(v)) {
+            ++counts[1];
+            first[0] = std::min(first[0], linear);
+        } else if (std::isinf(v)) {
+            ++counts[2];
+            first[1] = std::min(first[1], linear);
+        } else {
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+            ss += v * v;
+            if (v < 0) {
+                ++counts[3];
+                if (linear < first[2]) {
+                    first[2] = linear;
+                    first_negative_value = v;
                 }
             }
         }
     }
+};
+
+template <typename T> void visit_dense(const DistMatrix<T> &a, LocalStats &l) {
+    for (lidx j = 0; j < a.local_cols(); ++j) {
+        const gidx gj = a.global_col(j);
+        for (lidx i = 0; i < a.local_rows(); ++i) {
+            l.visit(static_cast<double>(a.local(i, j)), i, j, a.global_row(i) * a.cols() + gj);
+        }
+    }
+}
+
+// Stored values only: unstored entries are zeros and add nothing but a 0 to min / max.
+template <typename T> void visit_sparse(const SparseDistMatrix<T> &a, LocalStats &l) {
+    const CsrBlock<T> &b = a.block();
+    for (lidx i = 0; i < b.rows; ++i) {
+        const std::int64_t row_start = a.global_row(i) * a.cols();
+        for (std::int64_t p = b.row_ptr[static_cast<std::size_t>(i)];
+             p < b.row_ptr[static_cast<std::size_t>(i + 1)]; ++p) {
+            const lidx j = b.col[static_cast<std::size_t>(p)];
+            l.visit(static_cast<double>(b.values[static_cast<std::size_t>(p)]), i, j,
+                    row_start + a.global_col(j));
+        }
+    }
+}
+
+} // namespace
+
+template <typename T> MatrixStats compute_stats(MatrixRef<T> a) {
+    const Grid &grid = a.grid();
+    MatrixStats s;
+    s.rows = a.rows();
+    s.cols = a.cols();
+    LocalStats l;
+    l.row_nnz.assign(static_cast<std::size_t>(a.local_rows()), 0);
+    l.col_nnz.assign(static_cast<std::size_t>(a.local_cols()), 0);
+    if (a.is_sparse()) {
+        visit_sparse(*a.sparse(), l);
+    } else {
+        visit_dense(*a.dense(), l);
+    }
+    double lo = l.lo, hi = l.hi, ss = l.ss;
+    std::int64_t *counts = l.counts;
+    std::int64_t *first = l.first;
+    const double first_negative_value = l.first_negative_value;
+    std::vector<std::int64_t> &row_nnz = l.row_nnz;
+    std::vector<std::int64_t> &col_nnz = l.col_nnz;
     // Zero entries count for min/max too; a block with any zero contributes 0.
     if (counts[0] < a.local_rows() * a.local_cols()) {
         lo = std::min(lo, 0.0);
@@ -123,7 +161,7 @@ template <typename T> MatrixStats compute_stats(const DistMatrix<T> &a) {
     return s;
 }
 
-template MatrixStats compute_stats<double>(const DistMatrix<double> &);
-template MatrixStats compute_stats<float>(const DistMatrix<float> &);
+template MatrixStats compute_stats<double>(MatrixRef<double>);
+template MatrixStats compute_stats<float>(MatrixRef<float>);
 
 } // namespace prism

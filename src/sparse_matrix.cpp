@@ -70,6 +70,13 @@ SparseDistMatrix<T>::SparseDistMatrix(
     if (block_.row_ptr.empty()) {
         block_.row_ptr.assign(1, 0); // rows == 0: keep row_ptr[0] = 0 so kernels need no special case
     }
+    column_prefix_.assign(static_cast<std::size_t>(block_.cols + 1), 0);
+    for (const std::int32_t c : block_.col) {
+        ++column_prefix_[static_cast<std::size_t>(c) + 1];
+    }
+    for (std::size_t j = 1; j < column_prefix_.size(); ++j) {
+        column_prefix_[j] += column_prefix_[j - 1];
+    }
 }
 
 template class SparseDistMatrix<double>;

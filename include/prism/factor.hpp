@@ -27,9 +27,16 @@ enum class FactorSide { w, ht };
 
 template <typename T> class Factor {
   public:
-    /// A zero-filled factor with k columns aligned with `x`'s rows (side w) or columns (side ht).
-    /// Collective on the grid (agreed allocation).
-    template <typename U> Factor(const DistMatrix<U> &x, FactorSide side, gidx k);
+    /// A zero-filled factor with k columns aligned with the dimension of the data distributed by `dist` on
+    /// `grid` (the data's row_dist() for side w, col_dist() for side ht). Collective on the grid (agreed
+    /// allocation).
+    Factor(const Grid &grid, const BlockCyclic &dist, FactorSide side, gidx k);
+
+    /// Same, aligned with `x`'s rows (side w) or columns (side ht); `x` is any data matrix of the 2D
+    /// layout (DistMatrix, SparseDistMatrix, MatrixRef).
+    template <typename Matrix>
+    Factor(const Matrix &x, FactorSide side, gidx k)
+        : Factor(x.grid(), side == FactorSide::w ? x.row_dist() : x.col_dist(), side, k) {}
 
     Factor(Factor &&) noexcept = default;
     Factor &operator=(Factor &&) noexcept = default;

@@ -5,6 +5,8 @@
 #include <cstdint>
 
 #include "prism/dist_matrix.hpp"
+#include "prism/matrix_ref.hpp"
+#include "prism/sparse_matrix.hpp"
 
 namespace prism {
 
@@ -28,6 +30,14 @@ struct MatrixStats {
 };
 
 /// Collective on a.grid().comm(): every rank returns the same statistics. -0.0 is zero, not negative.
-template <typename T> MatrixStats compute_stats(const DistMatrix<T> &a);
+/// Sparse matrices: only stored values are visited (never a dense block); an explicitly stored zero is a
+/// zero (not a nonzero), and unstored entries are zeros for min / max.
+template <typename T> MatrixStats compute_stats(MatrixRef<T> a);
+template <typename T> MatrixStats compute_stats(const DistMatrix<T> &a) {
+    return compute_stats(MatrixRef<T>(a));
+}
+template <typename T> MatrixStats compute_stats(const SparseDistMatrix<T> &a) {
+    return compute_stats(MatrixRef<T>(a));
+}
 
 } // namespace prism

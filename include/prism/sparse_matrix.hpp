@@ -60,12 +60,16 @@ template <typename T> class SparseDistMatrix {
     const CsrBlock<T> &block() const noexcept { return block_; }
     gidx global_row(lidx i_loc) const noexcept { return row_dist_.to_global(i_loc, grid_->my_row()); }
     gidx global_col(lidx j_loc) const noexcept { return col_dist_.to_global(j_loc, grid_->my_col()); }
+    /// Prefix counts of stored entries per local column (local_cols() + 1 values, last = local_nnz()),
+    /// computed once at construction: the transposed product splits its columns between threads by them.
+    const std::vector<std::int64_t> &column_prefix() const noexcept { return column_prefix_; }
 
   private:
     const Grid *grid_;
     BlockCyclic row_dist_;
     BlockCyclic col_dist_;
     CsrBlock<T> block_;
+    std::vector<std::int64_t> column_prefix_;
 };
 
 } // namespace prism

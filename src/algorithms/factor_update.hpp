@@ -19,28 +19,6 @@
 
 namespace prism::detail {
 
-template <typename T> double local_sum_squares(const DistMatrix<T> &x) {
-    double s = 0;
-    for (lidx j = 0; j < x.local_cols(); ++j) {
-        const T *col = x.data() + j * x.ld();
-        for (lidx i = 0; i < x.local_rows(); ++i) {
-            s += static_cast<double>(col[i]) * static_cast<double>(col[i]);
-        }
-    }
-    return s;
-}
-
-template <typename T> double local_sum(const DistMatrix<T> &x) {
-    double s = 0;
-    for (lidx j = 0; j < x.local_cols(); ++j) {
-        const T *col = x.data() + j * x.ld();
-        for (lidx i = 0; i < x.local_rows(); ++i) {
-            s += static_cast<double>(col[i]);
-        }
-    }
-    return s;
-}
-
 // Solves for `rows` factor rows (row-major rows x k at f) given the other factor's Gram G (k x k) and the
 // cross product R (rows x k, row-major). Rows are independent in all three methods. Local.
 template <typename T>

@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "data_kernels.hpp"
 #include "prism/linalg/blas.hpp"
 #include "prism/linalg/dist_products.hpp"
 #include "prism/linalg/lapack_abi.hpp"
@@ -191,28 +192,17 @@ template <typename T> bool orthonormalise(Factor<T> &f, double drop_tol, Scratch
 }
 
 // to <- X from (to.side() == w) or X^T from (to.side() == ht), in to's slabs.
-template <typename T>
-void multiply(const DistMatrix<T> &x, const Factor<T> &from, Factor<T> &to, Scratch<T> &s) {
+template <typename T> void multiply(MatrixRef<T> x, const Factor<T> &from, Factor<T> &to, Scratch<T> &s) {
     // from[MR,*] (or [MC,*]) <- from's slabs: all-gather within the grid column (row).
     gather_factor(from, s.ws.gathered);
     // to's slabs <- sum over the grid row (column) of the local products with X_ij, reduce-scattered.
-    x_times_factor(x, s.ws.gathered, to, s.ws, s.result);
+    // A sparse X runs the sparse x dense kernels here: X Omega and X^T Q never densify X.
+    x_times_factor<T>(x, s.ws.gathered, to, s.ws, s.result);
     std::copy(s.result.begin(), s.result.end(), to.data());
 }
 
-template <typename T> double local_sum(const DistMatrix<T> &x) {
-    double sum = 0;
-    for (lidx j_loc = 0; j_loc < x.local_cols(); ++j_loc) {
-        const T *col = x.data() + j_loc * x.ld();
-        for (lidx i_loc = 0; i_loc < x.local_rows(); ++i_loc) {
-            sum += static_cast<double>(col[i_loc]);
-        }
-    }
-    return sum;
-}
-
 template <typename T>
-void check_arguments(const DistMatrix<T> &x, const Factor<T> &u, const Factor<T> &v, int q, int p) {
+void check_arguments(MatrixRef<T> x, const Factor<T> &u, const Factor<T> &v, int q, int p) {
     const gidx k = u.k();
     const gidx kmax = std::min(x.rows(), x.cols());
     const bool shapes = u.side() == FactorSide::w && v.side() == FactorSide::ht && &u.grid() == &x.grid() &&
@@ -230,13 +220,13 @@ void check_arguments(const DistMatrix<T> &x, const Factor<T> &u, const Factor<T>
 } // namespace
 
 template <typename T>
-std::vector<double> randomized_svd(const DistMatrix<T> &x,
+std::vector<double> randomized_svd(NoDeduce<MatrixRef<T>> x,
                                    Factor<T> &u,
                                    Factor<T> &v,
                                    std::uint64_t seed,
                                    int power_iterations,
                                    int oversampling) {
-    check_arguments(x, u, v, power_iterations, oversampling);
+    check_arguments<T>(x, u, v, power_iterations, oversampling);
     const gidx m = x.rows(), n = x.cols(), k = u.k();
     const int l = static_cast<int>(std::min<gidx>(k + oversampling, std::min(m, n)));
     const double noise = noise_level<T>(std::max(m, n), l);
@@ -254,18 +244,18 @@ std::vector<double> randomized_svd(const DistMatrix<T> &x,
     // Range finder with an orthonormalisation after every product (plain power iteration would square
     // the condition number each time and lose the smaller directions to rounding).
     Factor<T> q(x, FactorSide::w, l);
-    multiply(x, zt, q, s);
+    multiply<T>(x, zt, q, s);
     ok = orthonormalise(q, noise, s, nullptr) && ok;
     for (int it = 0; it < power_iterations; ++it) {
-        multiply(x, q, zt, s);
+        multiply<T>(x, q, zt, s);
         ok = orthonormalise(zt, noise, s, nullptr) && ok;
-        multiply(x, zt, q, s);
+        multiply<T>(x, zt, q, s);
         ok = orthonormalise(q, noise, s, nullptr) && ok;
     }
     // B^T = X^T Q = Q2 R, so X ~ Q Q^T X = Q R^T Q2^T. The SVD of the small R (not the eigenvalues of
     // B B^T) keeps the singular values accurate to eps sigma_0 rather than eps sigma_0^2 / sigma_j, and
     // V = Q2 V_s is orthonormal without a division by sigma.
-    multiply(x, q, zt, s);
+    multiply<T>(x, q, zt, s);
     Small r(l);
     ok = orthonormalise(zt, noise, s, &r) && ok;
 
@@ -320,14 +310,14 @@ std::vector<double> randomized_svd(const DistMatrix<T> &x,
 }
 
 template <typename T>
-void initialize_nndsvd(const DistMatrix<T> &x,
+void initialize_nndsvd(NoDeduce<MatrixRef<T>> x,
                        Factor<T> &w,
                        Factor<T> &ht,
                        bool fill_with_mean,
                        std::uint64_t seed,
                        int power_iterations,
                        int oversampling) {
-    const std::vector<double> sigma = randomized_svd(x, w, ht, seed, power_iterations, oversampling);
+    const std::vector<double> sigma = randomized_svd<T>(x, w, ht, seed, power_iterations, oversampling);
     const gidx k = w.k();
     const auto ku = static_cast<std::size_t>(k);
 
@@ -347,7 +337,7 @@ void initialize_nndsvd(const DistMatrix<T> &x,
         }
     }
     if (fill_with_mean) {
-        norms[4 * ku] = local_sum(x);
+        norms[4 * ku] = detail::local_sum<T>(x);
     }
     // [*] <- sum over all ranks: every factor row and every entry of X lives on exactly one rank, so one
     // all-reduce over the whole grid gives all 4k norms (and sum(X)) at once.
@@ -407,13 +397,13 @@ void initialize_nndsvd(const DistMatrix<T> &x,
     }
 }
 
-template std::vector<double> randomized_svd<double>(
-    const DistMatrix<double> &, Factor<double> &, Factor<double> &, std::uint64_t, int, int);
 template std::vector<double>
-randomized_svd<float>(const DistMatrix<float> &, Factor<float> &, Factor<float> &, std::uint64_t, int, int);
+randomized_svd<double>(MatrixRef<double>, Factor<double> &, Factor<double> &, std::uint64_t, int, int);
+template std::vector<double>
+randomized_svd<float>(MatrixRef<float>, Factor<float> &, Factor<float> &, std::uint64_t, int, int);
 template void initialize_nndsvd<double>(
-    const DistMatrix<double> &, Factor<double> &, Factor<double> &, bool, std::uint64_t, int, int);
-template void initialize_nndsvd<float>(
-    const DistMatrix<float> &, Factor<float> &, Factor<float> &, bool, std::uint64_t, int, int);
+    MatrixRef<double>, Factor<double> &, Factor<double> &, bool, std::uint64_t, int, int);
+template void
+initialize_nndsvd<float>(MatrixRef<float>, Factor<float> &, Factor<float> &, bool, std::uint64_t, int, int);
 
 } // namespace prism

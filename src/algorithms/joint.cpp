@@ -33,10 +33,12 @@
 #include <map>
 #include <sstream>
 
+#include "data_kernels.hpp"
 #include "factor_update.hpp"
 #include "prism/error.hpp"
 #include "prism/linalg/blas.hpp"
 #include "prism/linalg/dist_products.hpp"
+#include "prism/linalg/sparse_products.hpp"
 #include "prism/mpi/collectives.hpp"
 #include "prism/util/counter_random.hpp"
 
@@ -63,7 +65,7 @@ template <typename T> bool complete(const JointModality<T> &m) {
 // Runs of observed local columns of X_v (equivalently of gathered H^T rows). Local.
 template <typename T> std::vector<Run> observed_runs(const JointModality<T> &m) {
     std::vector<Run> runs;
-    const DistMatrix<T> &x = *m.x;
+    const MatrixRef<T> &x = *m.x;
     for (lidx j = 0; j < x.local_cols(); ++j) {
         if (!observes(m, x.global_col(j))) {
             continue;
@@ -77,18 +79,37 @@ template <typename T> std::vector<Run> observed_runs(const JointModality<T> &m) 
     return runs;
 }
 
+// One flag per local column of X_v (observed or not), or empty when every local column is observed. Local.
+std::vector<char> local_mask(const std::vector<Run> &runs, lidx local_cols) {
+    if (runs.size() == 1 && runs[0].first == 0 && runs[0].second == local_cols) {
+        return {};
+    }
+    std::vector<char> mask(static_cast<std::size_t>(local_cols), 0);
+    for (const Run &r : runs) {
+        std::fill(mask.begin() + r.first, mask.begin() + r.second, 1);
+    }
+    return mask;
+}
+
 // partial += alpha * (X restricted to observed columns) times the gathered other factor:
 //   side w:  partial (k x mr, column-major) += alpha H_g[:, runs] X[:, runs]^T
 //   side ht: partial (k x nc, column-major), columns in runs += alpha W_g^T X[:, runs]
-// Columns outside the runs are neither read nor written. Local.
+// Columns outside the runs are neither read nor written. A sparse X uses the sparse kernel with the
+// equivalent column mask (`mask`, empty = all observed). Local.
 template <typename T>
-void masked_product(const DistMatrix<T> &x,
+void masked_product(MatrixRef<T> xr,
                     const std::vector<Run> &runs,
+                    const std::vector<char> &mask,
                     const std::vector<T> &other,
                     FactorSide side,
                     gidx k,
                     T alpha,
                     T *partial) {
+    if (const SparseDistMatrix<T> *sp = xr.sparse()) {
+        sparse_local_product(*sp, other.data(), side, k, alpha, mask.empty() ? nullptr : mask.data(), true, partial);
+        return;
+    }
+    const DistMatrix<T> &x = *xr.dense();
     const lidx mr = x.local_rows();
     for (const Run &r : runs) {
         const lidx len = r.second - r.first;
@@ -111,18 +132,8 @@ std::vector<std::int64_t> word_counts(const std::vector<lidx> &rows, gidx k) {
 
 // Observed-sample sums per modality: ||M_v o X_v||^2 (or sum) on this rank. Local.
 template <typename T> double local_observed_sum(const JointModality<T> &m, bool squares) {
-    const DistMatrix<T> &x = *m.x;
-    double s = 0;
-    for (const Run &r : observed_runs(m)) {
-        for (lidx j = r.first; j < r.second; ++j) {
-            const T *col = x.data() + j * x.ld();
-            for (lidx i = 0; i < x.local_rows(); ++i) {
-                const double v = static_cast<double>(col[i]);
-                s += squares ? v * v : v;
-            }
-        }
-    }
-    return s;
+    const std::vector<char> mask = local_mask(observed_runs(m), m.x->local_cols());
+    return detail::local_sum<T>(*m.x, squares, mask.empty() ? nullptr : mask.data());
 }
 
 template <typename T> std::vector<double> observed_norms2(const std::vector<JointModality<T>> &mods) {
@@ -143,6 +154,7 @@ struct PatternGroup {
 // Fixed per run: which samples each modality sees, on this rank's blocks and H^T slab.
 template <typename T> struct JointLayout {
     std::vector<std::vector<Run>> runs;      // [v] observed local columns of X_v
+    std::vector<std::vector<char>> masks;    // [v] the same as flags per local column (empty: all)
     std::vector<bool> complete;              // [v] observes every sample
     std::vector<std::vector<char>> slab_obs; // [v][slab row], only for incomplete v
     std::vector<std::size_t> gram_h_offset;  // [v] where G_Hv sits in the H Gram buffer
@@ -158,6 +170,7 @@ template <typename T> JointLayout<T> make_layout(const std::vector<JointModality
     std::size_t offset = static_cast<std::size_t>(k * k);
     for (std::size_t v = 0; v < nv; ++v) {
         lay.runs.push_back(observed_runs(mods[v]));
+        lay.masks.push_back(local_mask(lay.runs[v], mods[v].x->local_cols()));
         lay.complete.push_back(complete(mods[v]));
         lay.slab_obs.emplace_back();
         if (lay.complete[v]) {
@@ -218,7 +231,8 @@ void w_side_products(const std::vector<JointModality<T>> &mods,
     for (std::size_t v = 0; v < mods.size(); ++v) {
         t0 = MPI_Wtime();
         ws.partial.assign(static_cast<std::size_t>(mods[v].x->local_rows() * k), T{0});
-        masked_product(*mods[v].x, lay.runs[v], ws.gathered, FactorSide::w, k, T{1}, ws.partial.data());
+        masked_product<T>(*mods[v].x, lay.runs[v], lay.masks[v], ws.gathered, FactorSide::w, k, T{1},
+                          ws.partial.data());
         const double t1 = MPI_Wtime();
         ws.cross_w[v].resize(static_cast<std::size_t>(w[v].rows() * k));
         // (X_v H_v^T)[MC,*] summed over the grid row, scattered into W_v's slabs.
@@ -272,7 +286,7 @@ void check_factors(const std::vector<JointModality<T>> &mods,
                    const Factor<T> &ht,
                    const NmfOptions &opts) {
     const mpi::Comm &comm = mods[0].x->grid().comm();
-    const DistMatrix<T> &x0 = *mods[0].x;
+    const MatrixRef<T> &x0 = *mods[0].x;
     mpi::agree(comm, w.size() == mods.size(),
                "joint NMF got " + std::to_string(w.size()) + " W factors for " + std::to_string(mods.size()) +
                    " modalities");
@@ -280,7 +294,7 @@ void check_factors(const std::vector<JointModality<T>> &mods,
                          &ht.grid() == &x0.grid(),
                "H^T does not line up with the samples (columns) of the data");
     for (std::size_t v = 0; v < mods.size(); ++v) {
-        const DistMatrix<T> &x = *mods[v].x;
+        const MatrixRef<T> &x = *mods[v].x;
         mpi::agree(comm, w[v].side() == FactorSide::w && w[v].global_rows() == x.rows() &&
                              w[v].dist() == x.row_dist() && w[v].k() == ht.k() && &w[v].grid() == &x.grid(),
                    "W of " + label(mods[v], v) + " does not line up with its rows or has k != " +
@@ -326,7 +340,7 @@ std::vector<double> validate_joint_input(const std::vector<JointModality<T>> &mo
     if (mods[0].x == nullptr) {
         throw Error(label(mods[0], 0) + " has no matrix", -1, true);
     }
-    const DistMatrix<T> &x0 = *mods[0].x;
+    const MatrixRef<T> &x0 = *mods[0].x;
     const mpi::Comm &comm = x0.grid().comm();
     const gidx n = x0.cols();
     auto fail_if = [&](bool bad, const std::string &message) { mpi::agree(comm, !bad, message); };
@@ -337,7 +351,7 @@ std::vector<double> validate_joint_input(const std::vector<JointModality<T>> &mo
         const JointModality<T> &m = mods[v];
         const std::string who = label(m, v);
         fail_if(m.x == nullptr, who + " has no matrix");
-        const DistMatrix<T> &x = *m.x;
+        const MatrixRef<T> &x = *m.x;
         fail_if(&x.grid() != &x0.grid(), who + " is on a different process grid than " + label(mods[0], 0));
         fail_if(x.cols() != n, who + " has " + std::to_string(x.cols()) + " samples (columns) but " +
                                    label(mods[0], 0) + " has " + std::to_string(n));
@@ -380,26 +394,44 @@ std::vector<double> validate_joint_input(const std::vector<JointModality<T>> &mo
     std::vector<double> norms;
     for (std::size_t v = 0; v < mods.size(); ++v) {
         const JointModality<T> &m = mods[v];
-        const DistMatrix<T> &x = *m.x;
+        const MatrixRef<T> &x = *m.x;
         const std::int64_t none = std::numeric_limits<std::int64_t>::max();
         double sums[5] = {0, 0, 0, 0, 0}; // NaN, Inf, negative, nonzero counts; sum of squares
         std::int64_t first[3] = {none, none, none};
         double first_negative = 0;
-        for (const Run &r : observed_runs(m)) {
-            for (lidx j = r.first; j < r.second; ++j) {
-                for (lidx i = 0; i < x.local_rows(); ++i) {
-                    const double a = static_cast<double>(x.local(i, j));
-                    const std::int64_t at = x.global_row(i) * n + x.global_col(j);
-                    const int kind = std::isnan(a) ? 0 : std::isinf(a) ? 1 : a < 0 ? 2 : -1;
-                    if (kind >= 0) {
-                        sums[kind] += 1;
-                        if (at < first[kind]) {
-                            first[kind] = at;
-                            first_negative = kind == 2 ? a : first_negative;
-                        }
-                    } else {
-                        sums[3] += a != 0 ? 1 : 0;
-                        sums[4] += a * a;
+        auto visit = [&](double a, lidx i, lidx j) {
+            const std::int64_t at = x.global_row(i) * n + x.global_col(j);
+            const int kind = std::isnan(a) ? 0 : std::isinf(a) ? 1 : a < 0 ? 2 : -1;
+            if (kind >= 0) {
+                sums[kind] += 1;
+                if (at < first[kind]) {
+                    first[kind] = at;
+                    first_negative = kind == 2 ? a : first_negative;
+                }
+            } else {
+                sums[3] += a != 0 ? 1 : 0;
+                sums[4] += a * a;
+            }
+        };
+        const std::vector<Run> runs = observed_runs(m);
+        if (const SparseDistMatrix<T> *sp = x.sparse()) { // stored values of observed columns only
+            const std::vector<char> mask = local_mask(runs, x.local_cols());
+            const CsrBlock<T> &b = sp->block();
+            for (lidx i = 0; i < b.rows; ++i) {
+                for (auto p = b.row_ptr[static_cast<std::size_t>(i)]; p < b.row_ptr[static_cast<std::size_t>(i + 1)];
+                     ++p) {
+                    const lidx j = b.col[static_cast<std::size_t>(p)];
+                    if (mask.empty() || mask[static_cast<std::size_t>(j)] != 0) {
+                        visit(static_cast<double>(b.values[static_cast<std::size_t>(p)]), i, j);
+                    }
+                }
+            }
+        } else {
+            const DistMatrix<T> &d = *x.dense();
+            for (const Run &r : runs) {
+                for (lidx j = r.first; j < r.second; ++j) {
+                    for (lidx i = 0; i < d.local_rows(); ++i) {
+                        visit(static_cast<double>(d.local(i, j)), i, j);
                     }
                 }
             }
@@ -635,8 +667,8 @@ JointInfo joint_nmf(const std::vector<JointModality<T>> &mods,
             gather_factor(w[v], ws.gathered); // W_v[MC,*]
             const double t1 = MPI_Wtime();
             info.t_comm += t1 - t;
-            masked_product(*mods[v].x, lay.runs[v], ws.gathered, FactorSide::ht, k, static_cast<T>(lam[v]),
-                           ws.partial.data());
+            masked_product<T>(*mods[v].x, lay.runs[v], lay.masks[v], ws.gathered, FactorSide::ht, k,
+                              static_cast<T>(lam[v]), ws.partial.data());
             ws.seconds_local += MPI_Wtime() - t1;
         }
         t = MPI_Wtime();
@@ -742,12 +774,20 @@ std::vector<double> joint_relative_errors_exact(const std::vector<JointModality<
     gather_factor(ht, h_j); // H^T[MR,*]: rows matching every X_v's local columns
     std::vector<double> sums; // residual, norm per modality
     for (std::size_t v = 0; v < mods.size(); ++v) {
-        const DistMatrix<T> &x = *mods[v].x;
         gather_factor(w[v], w_i); // W_v[MC,*]
+        double residual = 0, norm = 0;
+        if (const SparseDistMatrix<T> *sp = mods[v].x->sparse()) {
+            const std::vector<char> mask = local_mask(observed_runs(mods[v]), sp->local_cols());
+            detail::sparse_residual(*sp, w_i.data(), h_j.data(), k, mask.empty() ? nullptr : mask.data(), residual,
+                                    norm);
+            sums.push_back(residual);
+            sums.push_back(norm);
+            continue;
+        }
+        const DistMatrix<T> &x = *mods[v].x->dense();
         const lidx mr = x.local_rows();
         const lidx chunk = std::max<lidx>(1, (lidx{1} << 20) / std::max<lidx>(mr, 1));
         product.resize(static_cast<std::size_t>(std::max<lidx>(mr * chunk, 1)));
-        double residual = 0, norm = 0;
         for (const Run &run : observed_runs(mods[v])) {
             for (lidx j0 = run.first; j0 < run.second; j0 += chunk) {
                 const lidx cols = std::min(chunk, run.second - j0);

@@ -28,6 +28,7 @@
 #include "prism/nnls/hals_update.hpp"
 #include "prism/nnls/mu_update.hpp"
 #include "prism/util/counter_random.hpp"
+#include "data_kernels.hpp"
 #include "factor_update.hpp"
 
 namespace prism {
@@ -49,7 +50,7 @@ std::string at(const Position &p) {
 
 } // namespace
 
-template <typename T> double validate_nmf_input(const DistMatrix<T> &x, gidx k, const std::string &name) {
+template <typename T> double validate_nmf_input(MatrixRef<T> x, gidx k, const std::string &name) {
     const gidx m = x.rows(), n = x.cols();
     mpi::agree(x.grid().comm(), m > 0 && n > 0, name + " is empty (" + shape_of(m, n) + ")");
     const MatrixStats s = compute_stats(x);
@@ -73,8 +74,8 @@ template <typename T> double validate_nmf_input(const DistMatrix<T> &x, gidx k, 
 }
 
 template <typename T>
-void initialize_random(const DistMatrix<T> &x, Factor<T> &w, Factor<T> &ht, std::uint64_t seed) {
-    const double total = mpi::allreduce_value(x.grid().comm(), local_sum(x), mpi::Op::sum);
+void initialize_random(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor<T> &ht, std::uint64_t seed) {
+    const double total = mpi::allreduce_value(x.grid().comm(), local_sum<T>(x), mpi::Op::sum);
     const double entries = static_cast<double>(x.rows()) * static_cast<double>(x.cols());
     const double mean = entries > 0 ? total / entries : 0.0;
     const double scale = std::sqrt(std::max(mean, 0.0) / static_cast<double>(w.k()));
@@ -90,14 +91,14 @@ void initialize_random(const DistMatrix<T> &x, Factor<T> &w, Factor<T> &ht, std:
     }
 }
 
-template <typename T> NmfInfo nmf(const DistMatrix<T> &x, Factor<T> &w, Factor<T> &ht, const NmfOptions &opts) {
+template <typename T> NmfInfo nmf(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor<T> &ht, const NmfOptions &opts) {
     const Grid &grid = x.grid();
     const mpi::Comm &comm = grid.comm();
     const gidx k = w.k();
     mpi::agree(comm, w.k() == ht.k() && w.global_rows() == x.rows() && ht.global_rows() == x.cols(),
                "factor shapes do not match the data");
     NmfInfo info;
-    const double x_norm2 = mpi::allreduce_value(comm, local_sum_squares(x), mpi::Op::sum);
+    const double x_norm2 = mpi::allreduce_value(comm, local_sum_squares<T>(x), mpi::Op::sum);
     const double x_norm2_safe = x_norm2 > 0 ? x_norm2 : 1.0;
 
     ProductWorkspace<T> ws;
@@ -112,7 +113,7 @@ template <typename T> NmfInfo nmf(const DistMatrix<T> &x, Factor<T> &w, Factor<T
         double t = MPI_Wtime();
         gather_factor(ht, ws.gathered);
         info.t_comm += MPI_Wtime() - t;
-        x_times_factor(x, ws.gathered, w, ws, cross_w);
+        x_times_factor<T>(x, ws.gathered, w, ws, cross_w);
         t = MPI_Wtime();
         update_factor(opts.algorithm, gram_h, cross_w, opts.w, opts.hals_floor, w, scratch, bpp);
         info.t_solve += MPI_Wtime() - t;
@@ -127,7 +128,7 @@ template <typename T> NmfInfo nmf(const DistMatrix<T> &x, Factor<T> &w, Factor<T
         t = MPI_Wtime();
         gather_factor(w, ws.gathered);
         info.t_comm += MPI_Wtime() - t;
-        x_times_factor(x, ws.gathered, ht, ws, cross_h);
+        x_times_factor<T>(x, ws.gathered, ht, ws, cross_h);
         t = MPI_Wtime();
         update_factor(opts.algorithm, gram_w, cross_h, opts.h, opts.hals_floor, ht, scratch, bpp);
         info.t_solve += MPI_Wtime() - t;
@@ -162,12 +163,20 @@ template <typename T> NmfInfo nmf(const DistMatrix<T> &x, Factor<T> &w, Factor<T
     return info;
 }
 
-template <typename T> double relative_error_exact(const DistMatrix<T> &x, const Factor<T> &w, const Factor<T> &ht) {
-    const mpi::Comm &comm = x.grid().comm();
+template <typename T>
+double relative_error_exact(NoDeduce<MatrixRef<T>> xr, const Factor<T> &w, const Factor<T> &ht) {
+    const mpi::Comm &comm = xr.grid().comm();
     std::vector<T> w_i, h_j;
     gather_factor(w, w_i);  // W[MC,*]: rows matching X_ij's local rows
     gather_factor(ht, h_j); // H^T[MR,*]: rows matching X_ij's local columns
     const gidx k = w.k();
+    if (const SparseDistMatrix<T> *sp = xr.sparse()) {
+        double sums[2] = {0, 0};
+        detail::sparse_residual(*sp, w_i.data(), h_j.data(), k, nullptr, sums[0], sums[1]);
+        mpi::allreduce(comm, sums, 2, mpi::Op::sum);
+        return sums[1] > 0 ? std::sqrt(sums[0] / sums[1]) : 0.0;
+    }
+    const DistMatrix<T> &x = *xr.dense();
     const lidx mr = x.local_rows(), nc = x.local_cols();
     const lidx chunk = std::max<lidx>(1, std::min<lidx>(nc, (lidx{1} << 20) / std::max<lidx>(mr, 1)));
     std::vector<T> product(static_cast<std::size_t>(std::max<lidx>(mr * chunk, 1)));
@@ -192,15 +201,13 @@ template <typename T> double relative_error_exact(const DistMatrix<T> &x, const 
     return sums[1] > 0 ? std::sqrt(sums[0] / sums[1]) : 0.0;
 }
 
-template double validate_nmf_input<double>(const DistMatrix<double> &, gidx, const std::string &);
-template double validate_nmf_input<float>(const DistMatrix<float> &, gidx, const std::string &);
-template void initialize_random<double>(const DistMatrix<double> &, Factor<double> &, Factor<double> &,
-                                        std::uint64_t);
-template void initialize_random<float>(const DistMatrix<float> &, Factor<float> &, Factor<float> &, std::uint64_t);
-template NmfInfo nmf<double>(const DistMatrix<double> &, Factor<double> &, Factor<double> &, const NmfOptions &);
-template NmfInfo nmf<float>(const DistMatrix<float> &, Factor<float> &, Factor<float> &, const NmfOptions &);
-template double relative_error_exact<double>(const DistMatrix<double> &, const Factor<double> &,
-                                             const Factor<double> &);
-template double relative_error_exact<float>(const DistMatrix<float> &, const Factor<float> &, const Factor<float> &);
+template double validate_nmf_input<double>(MatrixRef<double>, gidx, const std::string &);
+template double validate_nmf_input<float>(MatrixRef<float>, gidx, const std::string &);
+template void initialize_random<double>(MatrixRef<double>, Factor<double> &, Factor<double> &, std::uint64_t);
+template void initialize_random<float>(MatrixRef<float>, Factor<float> &, Factor<float> &, std::uint64_t);
+template NmfInfo nmf<double>(MatrixRef<double>, Factor<double> &, Factor<double> &, const NmfOptions &);
+template NmfInfo nmf<float>(MatrixRef<float>, Factor<float> &, Factor<float> &, const NmfOptions &);
+template double relative_error_exact<double>(MatrixRef<double>, const Factor<double> &, const Factor<double> &);
+template double relative_error_exact<float>(MatrixRef<float>, const Factor<float> &, const Factor<float> &);
 
 } // namespace prism

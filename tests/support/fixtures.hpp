@@ -10,6 +10,7 @@
 #include <hdf5.h>
 
 #include "prism/dist_matrix.hpp"
+#include "prism/sparse_matrix.hpp"
 
 namespace prism::test {
 
@@ -20,6 +21,49 @@ template <typename T> void fill(DistMatrix<T> &a, const std::function<double(gid
             a.local(i, j) = static_cast<T>(f(a.global_row(i), a.global_col(j)));
         }
     }
+}
+
+/// This rank's CSR block of the m x n matrix f in the (mb, nb) block-cyclic layout of `grid`: the entries
+/// with f(i, j) != 0 (NaN included) are stored, and also the zeros where store_zero(i, j) (explicit zeros).
+/// Local.
+template <typename T>
+CsrBlock<T> csr_block(const Grid &grid,
+                      gidx m,
+                      gidx n,
+                      gidx mb,
+                      gidx nb,
+                      const std::function<double(gidx, gidx)> &f,
+                      const std::function<bool(gidx, gidx)> &store_zero = {}) {
+    const BlockCyclic rd(m, mb, grid.rows()), cd(n, nb, grid.cols());
+    CsrBlock<T> b;
+    b.rows = rd.local_size(grid.my_row());
+    b.cols = cd.local_size(grid.my_col());
+    b.row_ptr.push_back(0);
+    for (lidx i = 0; i < b.rows; ++i) {
+        const gidx gi = rd.to_global(i, grid.my_row());
+        for (lidx j = 0; j < b.cols; ++j) {
+            const gidx gj = cd.to_global(j, grid.my_col());
+            const double v = f(gi, gj);
+            if (v != 0 || (store_zero && store_zero(gi, gj))) {
+                b.col.push_back(static_cast<std::int32_t>(j));
+                b.values.push_back(static_cast<T>(v));
+            }
+        }
+        b.row_ptr.push_back(b.nnz());
+    }
+    return b;
+}
+
+/// The SparseDistMatrix of csr_block. Collective.
+template <typename T>
+SparseDistMatrix<T> sparse_matrix(const Grid &grid,
+                                  gidx m,
+                                  gidx n,
+                                  gidx mb,
+                                  gidx nb,
+                                  const std::function<double(gidx, gidx)> &f,
+                                  const std::function<bool(gidx, gidx)> &store_zero = {}) {
+    return SparseDistMatrix<T>(grid, m, n, mb, nb, csr_block<T>(grid, m, n, mb, nb, f, store_zero));
 }
 
 /// Largest |a(i,j) - f(i,j)| over this rank's entries. Local.

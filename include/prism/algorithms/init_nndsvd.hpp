@@ -13,8 +13,9 @@
 /// numerically dependent directions when the Gram is ill-conditioned or singular (rank-deficient or zero
 /// X): the output is always finite.
 ///
-/// Never forms an m x m or n x n matrix and never gathers X: the largest objects are the l-column factor
-/// slabs and l x l matrices. Words sent per rank, on a pr x pc grid:
+/// X may be dense or sparse (MatrixRef): with a sparse X the products are sparse x dense kernels, so X is
+/// never densified. Never forms an m x m or n x n matrix and never gathers X: the largest objects are the
+/// l-column factor slabs and l x l matrices. Words sent per rank, on a pr x pc grid:
 ///   (2q + 2) (m/pr + n/pc) l     all-gathers + reduce-scatters of the products with X
 ///   + (4q + 4) l^2               Gram all-reduces (two per orthonormalisation)
 ///   + a few 1-word agreements    argument checks, allocations, success of the small LAPACK calls
@@ -30,6 +31,7 @@
 
 #include "prism/dist_matrix.hpp"
 #include "prism/factor.hpp"
+#include "prism/matrix_ref.hpp"
 
 namespace prism {
 
@@ -47,7 +49,7 @@ namespace prism {
 ///         below 8 eps max(l, sqrt(max(m, n))) sigma_0 (eps of T), are returned as exact zeros with zero
 ///         singular vectors, so a rank-deficient X gives zeros rather than grid-dependent noise.
 template <typename T>
-std::vector<double> randomized_svd(const DistMatrix<T> &x,
+std::vector<double> randomized_svd(NoDeduce<MatrixRef<T>> x,
                                    Factor<T> &u,
                                    Factor<T> &v,
                                    std::uint64_t seed,
@@ -67,7 +69,7 @@ std::vector<double> randomized_svd(const DistMatrix<T> &x,
 /// @param[in]  fill_with_mean  false: NNDSVD, true: NNDSVDa
 /// @param[in]  seed, power_iterations, oversampling   see randomized_svd
 template <typename T>
-void initialize_nndsvd(const DistMatrix<T> &x,
+void initialize_nndsvd(NoDeduce<MatrixRef<T>> x,
                        Factor<T> &w,
                        Factor<T> &ht,
                        bool fill_with_mean,

@@ -10,7 +10,7 @@
 /// of X_v are never read (they may hold anything, NaN included). The W_v penalties sit inside lambda_v so
 /// that they mean what they mean for prism-nmf on X_v alone, whatever the weighting.
 ///
-/// Distribution: every X_v is a DistMatrix on the same grid with the same column (sample) distribution,
+/// Distribution: every X_v is a DistMatrix or a SparseDistMatrix (modalities may mix kinds) on the same grid with the same column (sample) distribution,
 /// so one H^T Factor lines up with all of them; W_v is a Factor aligned with X_v's rows, exactly as for
 /// single NMF (src/algorithms/joint.cpp has the per-iteration communication). No rank holds any X_v, W_v
 /// or H whole; the observed flags (one char per sample per modality) are replicated.
@@ -23,12 +23,13 @@
 #include "prism/algorithms/options.hpp"
 #include "prism/dist_matrix.hpp"
 #include "prism/factor.hpp"
+#include "prism/matrix_ref.hpp"
 
 namespace prism {
 
 /// One modality of a joint problem. Plain aggregate; the matrix is borrowed, never modified.
 template <typename T> struct JointModality {
-    const DistMatrix<T> *x = nullptr; ///< m_v x n, non-negative on observed samples
+    MatrixPtr<T> x = nullptr; ///< &dense or &sparse, m_v x n, non-negative on observed samples
     /// observed[j] != 0 when this modality has sample j (global column index); size n, or empty = all.
     std::vector<char> observed;
     double weight = 1.0; ///< lambda_v > 0 (see joint_weights)

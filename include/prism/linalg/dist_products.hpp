@@ -12,6 +12,7 @@
 
 #include "prism/dist_matrix.hpp"
 #include "prism/factor.hpp"
+#include "prism/matrix_ref.hpp"
 
 namespace prism {
 
@@ -48,18 +49,19 @@ template <typename T> void gather_factor(const Factor<T> &f, std::vector<T> &gat
 ///
 /// Collective on out.gather_comm().
 template <typename T>
-void x_times_factor(const DistMatrix<T> &x,
+void x_times_factor(NoDeduce<MatrixRef<T>> x,
                     const std::vector<T> &other_gathered,
                     const Factor<T> &out,
                     ProductWorkspace<T> &ws,
                     std::vector<T> &result);
 
-/// Only the local BLAS-3 product of x_times_factor (no communication): partial = X_ij H_j^T (side w) or
-/// X_ij^T W_i (side ht), gathered_rows x k row-major. Exposed for benchmarks (the "floor").
+/// Only the local product of x_times_factor (no communication): partial = X_ij H_j^T (side w) or
+/// X_ij^T W_i (side ht), gathered_rows x k row-major. Exposed for benchmarks (the "floor"). Dense blocks
+/// use BLAS-3, sparse blocks the threaded sparse x dense kernels of sparse_products.hpp (no scratch).
 /// `scratch` (resized as needed) holds the BLAS result before it is transposed into `partial`; pass the
 /// same vector every time so repeated calls allocate nothing. Local: no communication.
 template <typename T>
-void local_product(const DistMatrix<T> &x,
+void local_product(NoDeduce<MatrixRef<T>> x,
                    const std::vector<T> &other_gathered,
                    FactorSide side,
                    gidx k,
@@ -68,7 +70,7 @@ void local_product(const DistMatrix<T> &x,
 
 /// Same, with a temporary scratch buffer. Local: no communication.
 template <typename T>
-void local_product(const DistMatrix<T> &x, const std::vector<T> &other_gathered, FactorSide side, gidx k,
+void local_product(NoDeduce<MatrixRef<T>> x, const std::vector<T> &other_gathered, FactorSide side, gidx k,
                    std::vector<T> &partial);
 
 } // namespace prism
