@@ -13,4 +13,15 @@ grep -qE '^algorithm +s/iter +products +grams +nnls +comm +other +floor +ratio' 
 for a in hals anls-bpp mu; do
     grep -qE "^$a( +[0-9.e+-]+){8} +[0-9.e+-]+$" <<<"$out" || { echo "FAIL: no ratio line for $a"; exit 1; }
 done
+# The sparse case: same table, plus the per-rank nonzero balance and the memory line against the nonzeros.
+out=$(timeout 120 "$mpiexec" "$npflag" 2 "${preflags[@]}" "$bench" --m 300 --n 200 --k 5 --sparse 0.05 \
+      --iterations 2 --warmup 1 --floor-repeats 3 2>&1)
+status=$?
+echo "$out"
+[ "$status" = 0 ] || { echo "FAIL: sparse exit status $status"; exit 1; }
+for a in hals anls-bpp mu; do
+    grep -qE "^$a( +[0-9.e+-]+){8} +[0-9.e+-]+$" <<<"$out" || { echo "FAIL: no sparse ratio line for $a"; exit 1; }
+done
+grep -qE 'stored entries per rank min / mean / max [0-9]+ / [0-9]+ / [0-9]+' <<<"$out" || { echo "FAIL: no balance"; exit 1; }
+grep -qE 'peak RSS / nonzero bytes' <<<"$out" || { echo "FAIL: no memory line"; exit 1; }
 echo "PASS"

@@ -2,11 +2,14 @@
 // products (X H^T and X^T W of this rank's block) that any iteration must do, timed in the same run on the
 // same block. The data is planted (W0 H0 plus small non-negative noise), generated in memory from a
 // counter-based generator, so it is bit-identical for every grid and block size and needs no file.
+// With --sparse DENSITY the planted matrix is masked to that density and held as a SparseDistMatrix (CSR
+// blocks built in place, never dense); the floor is then the two sparse x dense local products.
 
 #include <dlfcn.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +31,9 @@
 #include "prism/factor.hpp"
 #include "prism/grid.hpp"
 #include "prism/linalg/dist_products.hpp"
+#include "prism/linalg/sparse_products.hpp"
+#include "prism/matrix_ref.hpp"
+#include "prism/sparse_matrix.hpp"
 #include "prism/mpi/collectives.hpp"
 #include "prism/util/counter_random.hpp"
 
@@ -47,6 +53,7 @@ struct Settings {
     gidx mb = default_block, nb = default_block;
     std::int64_t seed = 1;
     double noise = 0.01;
+    double density = 0; ///< > 0: sparse X with about this fraction of stored entries
 };
 
 void require(bool ok, const std::string &message) {
@@ -102,7 +109,9 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         "noise", po::value(&s.noise)->default_value(s.noise, "0.01"),
         "uniform noise added to W0 H0, relative to the mean entry (>= 0)")(
         "floor-repeats", po::value(&s.floor_repeats)->default_value(s.floor_repeats),
-        "repetitions of the floor products (the median is reported)");
+        "repetitions of the floor products (the median is reported)")(
+        "sparse", po::value(&s.density)->default_value(s.density, "0 (dense)"),
+        "sparse X (CSR blocks) with this density in (0, 1]: the planted matrix masked at random");
     po::variables_map vm;
     mpi::agree_call(world, [&] {
         try {
@@ -122,6 +131,7 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         require(s.floor_repeats >= 1, "--floor-repeats must be at least 1");
         require(s.seed >= 0, "--seed must be >= 0");
         require(s.noise >= 0 && s.noise < 1e300, "--noise must be a finite number >= 0");
+        require(s.density >= 0 && s.density <= 1, "--sparse must be a density in (0, 1] (0: dense)");
         require(precision == "double" || precision == "float",
                 "invalid --precision '" + precision + "': expected double or float");
         s.use_float = precision == "float";
@@ -169,6 +179,62 @@ template <typename T> void fill_planted(DistMatrix<T> &x, gidx k, std::uint64_t 
     }
 }
 
+// Sparse planted data: row i keeps the columns a geometric skip sequence of parameter `density` visits
+// (a pure function of (seed, i), so the pattern is the same for every grid), with the value of
+// fill_planted's formula there. Each rank walks the sequences of its local rows and keeps its own
+// columns; two passes (count, then fill) so the CSR arrays are allocated once at their exact size.
+template <typename T>
+SparseDistMatrix<T> sparse_planted(const Grid &grid, const Settings &s, std::uint64_t seed) {
+    const BlockCyclic rows(s.m, s.mb, grid.rows()), cols(s.n, s.nb, grid.cols());
+    CsrBlock<T> b;
+    b.rows = rows.local_size(grid.my_row());
+    b.cols = cols.local_size(grid.my_col());
+    const double log_miss = std::log1p(-std::min(s.density, 1.0 - 1e-16));
+    const auto visit_row = [&](gidx i, auto &&keep) {
+        std::int64_t step = 0;
+        for (gidx j = -1;;) {
+            const double u = 1.0 - counter_uniform(seed, 13, i, step++); // in (0, 1]
+            j += 1 + (s.density >= 1 ? 0 : static_cast<gidx>(std::log(u) / log_miss));
+            if (j >= s.n || j < 0) {
+                return;
+            }
+            if (cols.owner(j) == grid.my_col()) {
+                keep(j);
+            }
+        }
+    };
+    b.row_ptr.assign(static_cast<std::size_t>(b.rows + 1), 0);
+    for (lidx i = 0; i < b.rows; ++i) {
+        std::int64_t count = 0;
+        visit_row(rows.to_global(i, grid.my_row()), [&](gidx) { ++count; });
+        b.row_ptr[static_cast<std::size_t>(i + 1)] = b.row_ptr[static_cast<std::size_t>(i)] + count;
+    }
+    b.col.resize(static_cast<std::size_t>(b.row_ptr.back()));
+    b.values.resize(b.col.size());
+    std::vector<double> h0(static_cast<std::size_t>(s.n * s.k)), w0(static_cast<std::size_t>(s.k));
+    for (gidx j = 0; j < s.n; ++j) {
+        for (gidx l = 0; l < s.k; ++l) {
+            h0[static_cast<std::size_t>(j * s.k + l)] = counter_uniform(seed, 11, j, l) / static_cast<double>(s.k);
+        }
+    }
+    for (lidx i = 0; i < b.rows; ++i) {
+        const gidx ig = rows.to_global(i, grid.my_row());
+        for (gidx l = 0; l < s.k; ++l) {
+            w0[static_cast<std::size_t>(l)] = counter_uniform(seed, 10, ig, l);
+        }
+        auto p = static_cast<std::size_t>(b.row_ptr[static_cast<std::size_t>(i)]);
+        visit_row(ig, [&](gidx j) {
+            double v = 0;
+            for (gidx l = 0; l < s.k; ++l) {
+                v += w0[static_cast<std::size_t>(l)] * h0[static_cast<std::size_t>(j * s.k + l)];
+            }
+            b.col[p] = static_cast<std::int32_t>(cols.to_local(j));
+            b.values[p++] = static_cast<T>(v + s.noise * 0.25 * counter_uniform(seed, 12, ig, j));
+        });
+    }
+    return SparseDistMatrix<T>(grid, s.m, s.n, s.mb, s.nb, std::move(b), "planted sparse X");
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const std::size_t h = v.size() / 2;
@@ -213,20 +279,20 @@ struct Row {
 // Ranks start each repetition together (as in the iteration, they share memory bandwidth); the median per
 // rank, then the max over ranks, as for the phases.
 template <typename T>
-void measure_floor(const DistMatrix<T> &x, const Factor<T> &w, const Factor<T> &ht, int repeats, Row &row) {
+void measure_floor(MatrixRef<T> x, const Factor<T> &w, const Factor<T> &ht, int repeats, Row &row) {
     std::vector<T> w_gathered, ht_gathered, partial;
     ProductWorkspace<T> ws;
     gather_factor(w, w_gathered);
     gather_factor(ht, ht_gathered);
-    local_product(x, ht_gathered, FactorSide::w, w.k(), partial, ws.scratch); // first touch of the buffers
-    local_product(x, w_gathered, FactorSide::ht, w.k(), partial, ws.scratch);
+    local_product<T>(x, ht_gathered, FactorSide::w, w.k(), partial, ws.scratch); // first touch of the buffers
+    local_product<T>(x, w_gathered, FactorSide::ht, w.k(), partial, ws.scratch);
     std::vector<double> tw, tht, both;
     for (int r = 0; r < repeats; ++r) {
         MPI_Barrier(x.grid().comm().get());
         const double t0 = MPI_Wtime();
-        local_product(x, ht_gathered, FactorSide::w, w.k(), partial, ws.scratch);
+        local_product<T>(x, ht_gathered, FactorSide::w, w.k(), partial, ws.scratch);
         const double t1 = MPI_Wtime();
-        local_product(x, w_gathered, FactorSide::ht, w.k(), partial, ws.scratch);
+        local_product<T>(x, w_gathered, FactorSide::ht, w.k(), partial, ws.scratch);
         const double t2 = MPI_Wtime();
         tw.push_back(t1 - t0);
         tht.push_back(t2 - t1);
@@ -239,18 +305,18 @@ void measure_floor(const DistMatrix<T> &x, const Factor<T> &w, const Factor<T> &
     row.floor_ht = v[2];
 }
 
-template <typename T> Row bench_one(const DistMatrix<T> &x, const Settings &s, Algorithm algorithm) {
+template <typename T> Row bench_one(MatrixRef<T> x, const Settings &s, Algorithm algorithm) {
     Factor<T> w(x, FactorSide::w, s.k), ht(x, FactorSide::ht, s.k);
-    initialize_random(x, w, ht, static_cast<std::uint64_t>(s.seed));
+    initialize_random<T>(x, w, ht, static_cast<std::uint64_t>(s.seed));
     NmfOptions opts;
     opts.algorithm = algorithm;
     opts.tol = 0; // a fixed number of iterations
     if (s.warmup > 0) {
         opts.max_iter = s.warmup;
-        nmf(x, w, ht, opts);
+        nmf<T>(x, w, ht, opts);
     }
     opts.max_iter = s.iterations;
-    const NmfInfo info = nmf(x, w, ht, opts);
+    const NmfInfo info = nmf<T>(x, w, ht, opts);
 
     const double it = info.iterations;
     const double accounted = info.t_products + info.t_grams + info.t_solve + info.t_comm;
@@ -268,14 +334,26 @@ template <typename T> Row bench_one(const DistMatrix<T> &x, const Settings &s, A
     row.relative_error = info.relative_error;
     row.bpp = info.bpp;
     row.iterations = info.iterations;
-    measure_floor(x, w, ht, s.floor_repeats, row);
+    measure_floor<T>(x, w, ht, s.floor_repeats, row);
     return row;
 }
 
 template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, const Grid &grid) {
-    DistMatrix<T> x(grid, s.m, s.n, s.mb, s.nb);
-    fill_planted(x, s.k, static_cast<std::uint64_t>(s.seed), s.noise);
-    const double x_bytes = static_cast<double>(x.local_rows()) * static_cast<double>(x.local_cols()) * sizeof(T);
+    // Exactly one of the two holds the data; the other is an empty 0 x 0 placeholder.
+    const bool sparse = s.density > 0;
+    DistMatrix<T> dense(grid, sparse ? 0 : s.m, sparse ? 0 : s.n, s.mb, s.nb);
+    SparseDistMatrix<T> sp = sparse ? sparse_planted<T>(grid, s, static_cast<std::uint64_t>(s.seed))
+                                    : SparseDistMatrix<T>(grid, 0, 0, 1, 1, CsrBlock<T>{});
+    if (!sparse) {
+        fill_planted(dense, s.k, static_cast<std::uint64_t>(s.seed), s.noise);
+    }
+    const MatrixRef<T> x = sparse ? MatrixRef<T>(sp) : MatrixRef<T>(dense);
+    // Bytes of X on this rank: the dense block, or values + column indices + row offsets of the CSR block.
+    const double x_bytes =
+        sparse ? static_cast<double>(sp.local_nnz()) * static_cast<double>(sizeof(T) + sizeof(std::int32_t)) +
+                     static_cast<double>(sp.local_rows() + 1) * sizeof(std::int64_t)
+               : static_cast<double>(x.local_rows()) * static_cast<double>(x.local_cols()) * sizeof(T);
+    const NnzBalance balance = sparse ? nnz_balance(sp) : NnzBalance{};
     const bool root = world.rank() == 0;
     if (root) {
 #ifdef _OPENMP
@@ -289,6 +367,12 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
                   << program << ": threads per rank: OMP_NUM_THREADS=" << env_or_unset("OMP_NUM_THREADS")
                   << " OPENBLAS_NUM_THREADS=" << env_or_unset("OPENBLAS_NUM_THREADS") << " (OpenMP "
                   << omp_threads << ", OpenBLAS " << blas_threads() << ")\n"
+                  << (sparse ? std::string(program) + ": sparse X, density " + std::to_string(s.density) +
+                                   ", stored entries per rank min / mean / max " + std::to_string(balance.min) +
+                                   " / " + std::to_string(static_cast<std::int64_t>(balance.mean)) + " / " +
+                                   std::to_string(balance.max) + " (total " + std::to_string(balance.total) +
+                                   ")\n"
+                             : std::string())
                   << program << ": " << s.iterations << " timed iterations after " << s.warmup
                   << " warm-up; seconds per iteration, each phase the max over ranks; floor = median of "
                   << s.floor_repeats << " runs of local X H^T + X^T W\n"
@@ -298,8 +382,9 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
     for (Algorithm a : s.algorithms) {
         rows.push_back(bench_one(x, s, a));
     }
-    double mem[2] = {peak_rss_bytes(), x_bytes};
-    mpi::allreduce(world, mem, 2, mpi::Op::max);
+    const double rss = peak_rss_bytes();
+    double mem[3] = {rss, x_bytes, rss / std::max(x_bytes, 1.0)};
+    mpi::allreduce(world, mem, 3, mpi::Op::max);
     if (root) {
         std::ostringstream out;
         out << std::left << std::setw(10) << "algorithm" << std::right;
@@ -329,8 +414,14 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
                     << r.bpp.pivoted_fallbacks << " pivoted fallbacks, " << r.bpp.cap_hits << " cap hits\n";
             }
         }
-        out << program << ": peak RSS (max over ranks) " << mib(mem[0]) << "; local block of X (max over ranks) "
-            << x.local_rows() << " x " << x.local_cols() << " on rank 0, " << mib(mem[1]) << "\n";
+        if (sparse) {
+            out << program << ": peak RSS (max over ranks) " << mib(mem[0]) << "; bytes of the local nonzeros "
+                << "(values + column indices + row offsets, max over ranks) " << mib(mem[1])
+                << "; peak RSS / nonzero bytes (max over ranks) " << std::setprecision(2) << mem[2] << "\n";
+        } else {
+            out << program << ": peak RSS (max over ranks) " << mib(mem[0]) << "; local block of X (max over ranks) "
+                << x.local_rows() << " x " << x.local_cols() << " on rank 0, " << mib(mem[1]) << "\n";
+        }
         std::cout << out.str() << std::flush;
     }
     return drivers::exit_ok;

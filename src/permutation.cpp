@@ -42,4 +42,9 @@ std::vector<gidx> inverse_permutation(const std::vector<gidx> &perm) {
     return inv;
 }
 
+IndexOrigin permutation_origin(std::uint64_t seed, gidx m, gidx n) {
+    return {inverse_permutation(random_permutation(seed, PermutedAxis::rows, m)),
+            inverse_permutation(random_permutation(seed, PermutedAxis::cols, n))};
+}
+
 } // namespace prism

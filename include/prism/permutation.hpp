@@ -24,4 +24,17 @@ std::vector<gidx> random_permutation(std::uint64_t seed, PermutedAxis axis, gidx
 /// not a permutation of {0, ..., size-1}. Local.
 std::vector<gidx> inverse_permutation(const std::vector<gidx> &perm);
 
+/// Where the rows and columns of a permuted matrix came from: rows[i] is the original index of (permuted)
+/// global row i, i.e. the inverse of the row permutation; empty = not permuted. Initialisers take it so
+/// that a permuted run starts from the same (permuted) factors as the unpermuted one: every random value
+/// is keyed by the *original* index, and results agree up to the order of floating-point reductions.
+struct IndexOrigin {
+    std::vector<gidx> rows, cols;
+    gidx row(gidx i) const noexcept { return rows.empty() ? i : rows[static_cast<std::size_t>(i)]; }
+    gidx col(gidx j) const noexcept { return cols.empty() ? j : cols[static_cast<std::size_t>(j)]; }
+};
+
+/// The IndexOrigin of an m x n matrix permuted with random_permutation(seed, rows / cols, m / n). Local.
+IndexOrigin permutation_origin(std::uint64_t seed, gidx m, gidx n);
+
 } // namespace prism

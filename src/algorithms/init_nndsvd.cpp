@@ -225,7 +225,8 @@ std::vector<double> randomized_svd(NoDeduce<MatrixRef<T>> x,
                                    Factor<T> &v,
                                    std::uint64_t seed,
                                    int power_iterations,
-                                   int oversampling) {
+                                   int oversampling,
+                                   const IndexOrigin &origin) {
     check_arguments<T>(x, u, v, power_iterations, oversampling);
     const gidx m = x.rows(), n = x.cols(), k = u.k();
     const int l = static_cast<int>(std::min<gidx>(k + oversampling, std::min(m, n)));
@@ -236,7 +237,7 @@ std::vector<double> randomized_svd(NoDeduce<MatrixRef<T>> x,
     // Omega: n x l Gaussian on H^T slabs, a pure function of (seed, global column of X, j).
     Factor<T> zt(x, FactorSide::ht, l);
     for (lidx r = 0; r < zt.rows(); ++r) {
-        const gidx j_glob = zt.global_index(r);
+        const gidx j_glob = origin.col(zt.global_index(r));
         for (int c = 0; c < l; ++c) {
             zt.at(r, c) = static_cast<T>(counter_normal(seed, omega_stream, j_glob, c));
         }
@@ -316,8 +317,10 @@ void initialize_nndsvd(NoDeduce<MatrixRef<T>> x,
                        bool fill_with_mean,
                        std::uint64_t seed,
                        int power_iterations,
-                       int oversampling) {
-    const std::vector<double> sigma = randomized_svd<T>(x, w, ht, seed, power_iterations, oversampling);
+                       int oversampling,
+                       const IndexOrigin &origin) {
+    const std::vector<double> sigma =
+        randomized_svd<T>(x, w, ht, seed, power_iterations, oversampling, origin);
     const gidx k = w.k();
     const auto ku = static_cast<std::size_t>(k);
 
@@ -397,13 +400,19 @@ void initialize_nndsvd(NoDeduce<MatrixRef<T>> x,
     }
 }
 
-template std::vector<double>
-randomized_svd<double>(MatrixRef<double>, Factor<double> &, Factor<double> &, std::uint64_t, int, int);
-template std::vector<double>
-randomized_svd<float>(MatrixRef<float>, Factor<float> &, Factor<float> &, std::uint64_t, int, int);
-template void initialize_nndsvd<double>(
-    MatrixRef<double>, Factor<double> &, Factor<double> &, bool, std::uint64_t, int, int);
-template void
-initialize_nndsvd<float>(MatrixRef<float>, Factor<float> &, Factor<float> &, bool, std::uint64_t, int, int);
+template std::vector<double> randomized_svd<double>(
+    MatrixRef<double>, Factor<double> &, Factor<double> &, std::uint64_t, int, int, const IndexOrigin &);
+template std::vector<double> randomized_svd<float>(
+    MatrixRef<float>, Factor<float> &, Factor<float> &, std::uint64_t, int, int, const IndexOrigin &);
+template void initialize_nndsvd<double>(MatrixRef<double>,
+                                        Factor<double> &,
+                                        Factor<double> &,
+                                        bool,
+                                        std::uint64_t,
+                                        int,
+                                        int,
+                                        const IndexOrigin &);
+template void initialize_nndsvd<float>(
+    MatrixRef<float>, Factor<float> &, Factor<float> &, bool, std::uint64_t, int, int, const IndexOrigin &);
 
 } // namespace prism

@@ -514,9 +514,14 @@ template <typename T>
 void initialize_random_joint(const std::vector<JointModality<T>> &mods,
                              std::vector<Factor<T>> &w,
                              Factor<T> &ht,
-                             std::uint64_t seed) {
+                             std::uint64_t seed,
+                             const std::vector<IndexOrigin> &origins) {
     const std::size_t nv = mods.size();
     PRISM_CHECK(nv >= 1 && w.size() == nv, "initialize_random_joint: one W factor per modality needed");
+    PRISM_CHECK(origins.empty() || origins.size() == nv,
+                "initialize_random_joint: one IndexOrigin per modality needed (or none)");
+    const IndexOrigin identity;
+    const auto origin = [&](std::size_t v) -> const IndexOrigin & { return origins.empty() ? identity : origins[v]; };
     const mpi::Comm &comm = mods[0].x->grid().comm();
     std::vector<double> sums;
     for (const auto &m : mods) {
@@ -547,13 +552,13 @@ void initialize_random_joint(const std::vector<JointModality<T>> &mods,
         const std::uint64_t stream = v == 0 ? 0 : v + 1;
         for (lidx r = 0; r < w[v].rows(); ++r) {
             for (gidx l = 0; l < w[v].k(); ++l) {
-                w[v].at(r, l) = static_cast<T>(scale * counter_uniform(seed, stream, w[v].global_index(r), l));
+                w[v].at(r, l) = static_cast<T>(scale * counter_uniform(seed, stream, origin(v).row(w[v].global_index(r)), l));
             }
         }
     }
     for (lidx r = 0; r < ht.rows(); ++r) {
         for (gidx l = 0; l < ht.k(); ++l) {
-            ht.at(r, l) = static_cast<T>(s_h * counter_uniform(seed, 1, ht.global_index(r), l));
+            ht.at(r, l) = static_cast<T>(s_h * counter_uniform(seed, 1, origin(0).col(ht.global_index(r)), l));
         }
     }
 }
@@ -820,7 +825,7 @@ template std::vector<double> joint_weights<double>(const std::vector<JointModali
                                               const std::vector<double> &);
 template std::vector<Factor<double>> make_joint_w<double>(const std::vector<JointModality<double>> &, gidx);
 template void initialize_random_joint<double>(const std::vector<JointModality<double>> &, std::vector<Factor<double>> &,
-                                         Factor<double> &, std::uint64_t);
+                                         Factor<double> &, std::uint64_t, const std::vector<IndexOrigin> &);
 template JointInfo joint_nmf<double>(const std::vector<JointModality<double>> &, std::vector<Factor<double>> &, Factor<double> &,
                                 const JointOptions &);
 template std::vector<double> joint_relative_errors_exact<double>(const std::vector<JointModality<double>> &,
@@ -830,7 +835,7 @@ template std::vector<double> joint_weights<float>(const std::vector<JointModalit
                                               const std::vector<double> &);
 template std::vector<Factor<float>> make_joint_w<float>(const std::vector<JointModality<float>> &, gidx);
 template void initialize_random_joint<float>(const std::vector<JointModality<float>> &, std::vector<Factor<float>> &,
-                                         Factor<float> &, std::uint64_t);
+                                         Factor<float> &, std::uint64_t, const std::vector<IndexOrigin> &);
 template JointInfo joint_nmf<float>(const std::vector<JointModality<float>> &, std::vector<Factor<float>> &, Factor<float> &,
                                 const JointOptions &);
 template std::vector<double> joint_relative_errors_exact<float>(const std::vector<JointModality<float>> &,

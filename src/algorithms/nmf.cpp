@@ -74,19 +74,20 @@ template <typename T> double validate_nmf_input(MatrixRef<T> x, gidx k, const st
 }
 
 template <typename T>
-void initialize_random(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor<T> &ht, std::uint64_t seed) {
+void initialize_random(
+    NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor<T> &ht, std::uint64_t seed, const IndexOrigin &origin) {
     const double total = mpi::allreduce_value(x.grid().comm(), local_sum<T>(x), mpi::Op::sum);
     const double entries = static_cast<double>(x.rows()) * static_cast<double>(x.cols());
     const double mean = entries > 0 ? total / entries : 0.0;
     const double scale = std::sqrt(std::max(mean, 0.0) / static_cast<double>(w.k()));
     for (lidx r = 0; r < w.rows(); ++r) {
         for (gidx l = 0; l < w.k(); ++l) {
-            w.at(r, l) = static_cast<T>(scale * counter_uniform(seed, 0, w.global_index(r), l));
+            w.at(r, l) = static_cast<T>(scale * counter_uniform(seed, 0, origin.row(w.global_index(r)), l));
         }
     }
     for (lidx r = 0; r < ht.rows(); ++r) {
         for (gidx l = 0; l < ht.k(); ++l) {
-            ht.at(r, l) = static_cast<T>(scale * counter_uniform(seed, 1, ht.global_index(r), l));
+            ht.at(r, l) = static_cast<T>(scale * counter_uniform(seed, 1, origin.col(ht.global_index(r)), l));
         }
     }
 }
@@ -203,8 +204,10 @@ double relative_error_exact(NoDeduce<MatrixRef<T>> xr, const Factor<T> &w, const
 
 template double validate_nmf_input<double>(MatrixRef<double>, gidx, const std::string &);
 template double validate_nmf_input<float>(MatrixRef<float>, gidx, const std::string &);
-template void initialize_random<double>(MatrixRef<double>, Factor<double> &, Factor<double> &, std::uint64_t);
-template void initialize_random<float>(MatrixRef<float>, Factor<float> &, Factor<float> &, std::uint64_t);
+template void initialize_random<double>(MatrixRef<double>, Factor<double> &, Factor<double> &, std::uint64_t,
+                                        const IndexOrigin &);
+template void initialize_random<float>(MatrixRef<float>, Factor<float> &, Factor<float> &, std::uint64_t,
+                                       const IndexOrigin &);
 template NmfInfo nmf<double>(MatrixRef<double>, Factor<double> &, Factor<double> &, const NmfOptions &);
 template NmfInfo nmf<float>(MatrixRef<float>, Factor<float> &, Factor<float> &, const NmfOptions &);
 template double relative_error_exact<double>(MatrixRef<double>, const Factor<double> &, const Factor<double> &);

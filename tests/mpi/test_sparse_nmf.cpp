@@ -15,6 +15,7 @@
 #include "prism/linalg/sparse_products.hpp"
 #include "prism/matrix_stats.hpp"
 #include "prism/mpi/collectives.hpp"
+#include "prism/permutation.hpp"
 #include "support/fixtures.hpp"
 #include "support/mpi_test_env.hpp"
 #include "support/random.hpp"
@@ -382,5 +383,76 @@ TEST(SparseJoint, SparseAndDenseModalitiesEqualTheAllDenseRun) {
                 EXPECT_NEAR(se[i], de[i], 1e-10 * std::max(1.0, std::abs(de[i]))) << where << " value " << i;
             }
         }
+    }
+}
+
+TEST(SparseNmf, PermutedRunEqualsTheUnpermutedRunAndBalancesClusteredNonzeros) {
+    // --permute: a reader places original row i at random_permutation(seed, rows, m)[i] (columns alike);
+    // initialisers keyed by the original indices make the permuted run the unpermuted one, relabelled.
+    const gidx m = 90, n = 70, k = 4;
+    const std::uint64_t seed = 99;
+    const auto f = masked_planted(0.05);
+    const IndexOrigin origin = permutation_origin(seed, m, n);
+    const std::vector<gidx> new_row = random_permutation(seed, PermutedAxis::rows, m);
+    const std::vector<gidx> new_col = random_permutation(seed, PermutedAxis::cols, n);
+    const auto permuted = [&](gidx i, gidx j) { return f(origin.row(i), origin.col(j)); };
+    for (GridShape shape : test::all_grid_shapes(world().size())) {
+        Grid grid(world(), shape);
+        const SparseDistMatrix<double> s = test::sparse_matrix<double>(grid, m, n, 8, 6, f);
+        const SparseDistMatrix<double> sp = test::sparse_matrix<double>(grid, m, n, 8, 6, permuted);
+        for (Algorithm algorithm : all_algorithms) {
+            for (bool nndsvd : {false, true}) {
+                NmfOptions opts;
+                opts.algorithm = algorithm;
+                opts.max_iter = 15;
+                opts.tol = 0;
+                Factor<double> w(s, FactorSide::w, k), ht(s, FactorSide::ht, k);
+                Factor<double> wp(sp, FactorSide::w, k), htp(sp, FactorSide::ht, k);
+                if (nndsvd) {
+                    initialize_nndsvd(s, w, ht, false, 3);
+                    initialize_nndsvd(sp, wp, htp, false, 3, 2, 10, origin);
+                } else {
+                    initialize_random(s, w, ht, 3);
+                    initialize_random(sp, wp, htp, 3, origin);
+                }
+                nmf(s, w, ht, opts);
+                nmf(sp, wp, htp, opts);
+                const std::vector<double> a = test::gather_global(w), b = test::gather_global(wp);
+                const std::vector<double> c = test::gather_global(ht), d = test::gather_global(htp);
+                std::vector<double> b_back(a.size()), d_back(c.size()); // un-permuted as a writer would
+                for (gidx i = 0; i < m; ++i) {
+                    for (gidx l = 0; l < k; ++l) {
+                        b_back[static_cast<std::size_t>(i * k + l)] =
+                            b[static_cast<std::size_t>(new_row[i] * k + l)];
+                    }
+                }
+                for (gidx j = 0; j < n; ++j) {
+                    for (gidx l = 0; l < k; ++l) {
+                        d_back[static_cast<std::size_t>(j * k + l)] =
+                            d[static_cast<std::size_t>(new_col[j] * k + l)];
+                    }
+                }
+                const std::string where =
+                    to_string(algorithm) + (nndsvd ? " nndsvd" : " random") + " grid " + grid.shape_string();
+                EXPECT_LT(max_rel_diff(b_back, a), 1e-10) << where;
+                EXPECT_LT(max_rel_diff(d_back, c), 1e-10) << where;
+            }
+        }
+    }
+    // Nonzeros clustered in one quadrant, one distribution block per quadrant: unpermuted, one rank holds
+    // them all on a 2 x 2 grid; permuted, every rank holds about its share.
+    if (world().size() > 1) {
+        Grid grid(world(), choose_grid_shape(world().size()));
+        const gidx q = 120;
+        const auto quadrant = [](gidx i, gidx j) { return i < 60 && j < 60 ? 1.0 : 0.0; };
+        const IndexOrigin o = permutation_origin(5, q, q);
+        const auto spread = [&](gidx i, gidx j) { return quadrant(o.row(i), o.col(j)); };
+        const gidx mb = (q + grid.rows() - 1) / grid.rows(), nb = (q + grid.cols() - 1) / grid.cols();
+        const NnzBalance before = nnz_balance(test::sparse_matrix<double>(grid, q, q, mb, nb, quadrant));
+        const NnzBalance after = nnz_balance(test::sparse_matrix<double>(grid, q, q, mb, nb, spread));
+        EXPECT_EQ(before.total, 3600);
+        EXPECT_EQ(after.total, 3600);
+        EXPECT_GT(before.imbalance(), 1.9);
+        EXPECT_LT(after.imbalance(), 1.3);
     }
 }

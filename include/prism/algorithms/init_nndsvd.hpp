@@ -32,6 +32,7 @@
 #include "prism/dist_matrix.hpp"
 #include "prism/factor.hpp"
 #include "prism/matrix_ref.hpp"
+#include "prism/permutation.hpp"
 
 namespace prism {
 
@@ -42,6 +43,8 @@ namespace prism {
 ///                               local shape u.rows() x k, row-major
 /// @param[out] v                 V (n x k), side ht with the same k: local shape v.rows() x k, row-major
 /// @param[in]  seed              seeds the test matrix Omega
+/// @param[in]  origin            original column indices of a permuted X (Omega's rows are keyed by them,
+///                               so a --permute run finds the permuted same subspace); empty: identity
 /// @param[in]  power_iterations  q >= 0 (each costs two products with X; 2 suits slowly decaying spectra)
 /// @param[in]  oversampling      p >= 0 extra columns (l = min(k + p, min(m, n)))
 /// @return the k singular values, descending, identical on every rank. Exact (to rounding) when
@@ -54,7 +57,8 @@ std::vector<double> randomized_svd(NoDeduce<MatrixRef<T>> x,
                                    Factor<T> &v,
                                    std::uint64_t seed,
                                    int power_iterations = 2,
-                                   int oversampling = 10);
+                                   int oversampling = 10,
+                                   const IndexOrigin &origin = {});
 
 /// NNDSVD initialisation of W and H^T from the rank-k randomised SVD: W[:,0] = sqrt(s_0)|u_0|,
 /// H[0,:] = sqrt(s_0)|v_0|, and for j >= 1 the dominant one of the positive / negative parts of (u_j, v_j)
@@ -67,7 +71,7 @@ std::vector<double> randomized_svd(NoDeduce<MatrixRef<T>> x,
 /// @param[out] w               W, m x k, side w (local w.rows() x k, row-major)
 /// @param[out] ht              H^T, n x k, side ht, same k, 1 <= k <= min(m, n)
 /// @param[in]  fill_with_mean  false: NNDSVD, true: NNDSVDa
-/// @param[in]  seed, power_iterations, oversampling   see randomized_svd
+/// @param[in]  seed, power_iterations, oversampling, origin   see randomized_svd
 template <typename T>
 void initialize_nndsvd(NoDeduce<MatrixRef<T>> x,
                        Factor<T> &w,
@@ -75,6 +79,7 @@ void initialize_nndsvd(NoDeduce<MatrixRef<T>> x,
                        bool fill_with_mean,
                        std::uint64_t seed,
                        int power_iterations = 2,
-                       int oversampling = 10);
+                       int oversampling = 10,
+                       const IndexOrigin &origin = {});
 
 } // namespace prism

@@ -24,6 +24,7 @@
 #include "prism/dist_matrix.hpp"
 #include "prism/factor.hpp"
 #include "prism/matrix_ref.hpp"
+#include "prism/permutation.hpp"
 
 namespace prism {
 
@@ -92,11 +93,14 @@ template <typename T> std::vector<Factor<T>> make_joint_w(const std::vector<Join
 /// Collective on the grid (one all-reduce).
 /// @param[in,out] w   one Factor per modality (see make_joint_w)
 /// @param[in,out] ht  H^T, n x k, aligned with the columns of every X_v
+/// @param[in] origins  for a --permute run, one IndexOrigin per modality (rows of X_v; the columns of
+///                     modality 0's serve H): values are keyed by original indices. Empty: identity.
 template <typename T>
 void initialize_random_joint(const std::vector<JointModality<T>> &modalities,
                              std::vector<Factor<T>> &w,
                              Factor<T> &ht,
-                             std::uint64_t seed);
+                             std::uint64_t seed,
+                             const std::vector<IndexOrigin> &origins = {});
 
 /// Runs joint NMF from the factors given. Collective on the grid.
 ///

@@ -11,6 +11,7 @@
 #include "prism/dist_matrix.hpp"
 #include "prism/factor.hpp"
 #include "prism/matrix_ref.hpp"
+#include "prism/permutation.hpp"
 #include "prism/sparse_matrix.hpp"
 
 namespace prism {
@@ -28,9 +29,15 @@ template <typename T> double validate_nmf_input(const SparseDistMatrix<T> &x, gi
 
 /// Fills W and H^T with uniform values in [0, scale) where scale = sqrt(mean(X) / k), each entry a pure
 /// function of (seed, factor, global row, column): the same initial factors for any number of ranks, grid
-/// shape or block size. Collective on the grid (one all-reduce for mean(X)).
+/// shape or block size. With `origin` (a --permute run) entries are keyed by the original row / column,
+/// so the permuted run starts from the permuted unpermuted start. Collective on the grid (one all-reduce
+/// for mean(X)).
 template <typename T>
-void initialize_random(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor<T> &ht, std::uint64_t seed);
+void initialize_random(NoDeduce<MatrixRef<T>> x,
+                       Factor<T> &w,
+                       Factor<T> &ht,
+                       std::uint64_t seed,
+                       const IndexOrigin &origin = {});
 
 /// Runs NMF from the W and H^T given (initialised by the caller). Collective on x.grid().comm().
 /// @param[in]     x     the data, m x n, non-negative (see validate_nmf_input)
