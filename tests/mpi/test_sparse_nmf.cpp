@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <omp.h>
+#include <sys/resource.h>
 
 #include "prism/algorithms/init_nndsvd.hpp"
 #include "prism/algorithms/joint.hpp"
@@ -455,4 +456,108 @@ TEST(SparseNmf, PermutedRunEqualsTheUnpermutedRunAndBalancesClusteredNonzeros) {
         EXPECT_GT(before.imbalance(), 1.9);
         EXPECT_LT(after.imbalance(), 1.3);
     }
+}
+
+namespace {
+
+// This rank's block of a huge very sparse matrix, generated without visiting the m x n entries: row i
+// keeps the columns of a geometric skip sequence of density d keyed by (seed, i), values in [0.5, 1.5).
+SparseDistMatrix<double> huge_sparse(const Grid &grid, gidx m, gidx n, double d, gidx block) {
+    const BlockCyclic rd(m, block, grid.rows()), cd(n, block, grid.cols());
+    CsrBlock<double> b;
+    b.rows = rd.local_size(grid.my_row());
+    b.cols = cd.local_size(grid.my_col());
+    b.row_ptr.push_back(0);
+    for (lidx i = 0; i < b.rows; ++i) {
+        const gidx gi = rd.to_global(i, grid.my_row());
+        gidx j = -1;
+        for (std::int64_t step = 0;; ++step) {
+            j += 1 + static_cast<gidx>(std::log(1.0 - test::uniform_at(17, gi, step)) / std::log1p(-d));
+            if (j >= n) {
+                break;
+            }
+            if (cd.owner(j) == grid.my_col()) {
+                b.col.push_back(static_cast<std::int32_t>(cd.to_local(j)));
+                b.values.push_back(0.5 + test::uniform_at(18, gi, j));
+            }
+        }
+        b.row_ptr.push_back(b.nnz());
+    }
+    return SparseDistMatrix<double>(grid, m, n, block, block, std::move(b));
+}
+
+double peak_rss_mib() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+} // namespace
+
+TEST(SparseNmf, HugeVerySparseInputNeverDensifies) {
+    // ROBUSTNESS 13 / 18: 100 000 x 50 000 (m n = 5e9: a dense X would be 40 GB, 6.7 GB per rank at 6
+    // ranks) with ~2e5 nonzeros, most rows and columns empty; NNDSVD (sparse range finder) then ANLS.
+    Grid grid(world(), choose_grid_shape(world().size()));
+    const gidx m = 100000, n = 50000, k = 10;
+    const SparseDistMatrix<double> x = huge_sparse(grid, m, n, 4e-5, 64);
+    validate_nmf_input(x, k, "huge");
+    Factor<double> w(x, FactorSide::w, k), ht(x, FactorSide::ht, k);
+    initialize_nndsvd(x, w, ht, false, 1);
+    NmfOptions opts;
+    opts.algorithm = Algorithm::anls_bpp;
+    opts.max_iter = 3;
+    opts.tol = 0;
+    const NmfInfo info = nmf(x, w, ht, opts);
+    EXPECT_TRUE(std::isfinite(info.relative_error));
+    EXPECT_LT(info.relative_error, 1.0);
+    // Empty columns of X give exact zero rows of H^T: count X's column nonzeros from the blocks.
+    std::vector<std::int64_t> col_nnz(static_cast<std::size_t>(x.local_cols()));
+    for (std::size_t j = 0; j < col_nnz.size(); ++j) {
+        col_nnz[j] = x.column_prefix()[j + 1] - x.column_prefix()[j];
+    }
+    mpi::allreduce(grid.col_comm(), col_nnz.data(), static_cast<std::int64_t>(col_nnz.size()), mpi::Op::sum);
+    std::int64_t empty_nonzero = 0, empty = 0;
+    for (lidx r = 0; r < ht.rows(); ++r) {
+        if (col_nnz[static_cast<std::size_t>(ht.offset() + r)] == 0) {
+            ++empty;
+            for (gidx l = 0; l < k; ++l) {
+                empty_nonzero += ht.at(r, l) != 0.0;
+            }
+        }
+    }
+    EXPECT_EQ(mpi::allreduce_value(world(), empty_nonzero, mpi::Op::sum), 0);
+    EXPECT_GT(mpi::allreduce_value(world(), empty, mpi::Op::sum), 500); // ~ n e^{-4} = 916 empty columns
+    EXPECT_LT(mpi::allreduce_value(world(), peak_rss_mib(), mpi::Op::max), 1024.0);
+}
+
+TEST(SparseNmf, ManyEmptyColumnsWithNndsvdAndLargeK) {
+    // ROBUSTNESS 9: 550 x 1500 at density 0.003 (many empty columns), k = 60, NNDSVD (zero columns),
+    // ANLS-BPP: finite, H[:, j] = 0 wherever X[:, j] = 0, and the same as the dense twin.
+    const gidx m = 550, n = 1500, k = 60;
+    const auto f = [](gidx i, gidx j) {
+        return test::uniform_at(23, i, j) < 0.003 ? 1.0 + test::uniform_at(24, i, j) : 0.0;
+    };
+    Grid grid(world(), choose_grid_shape(world().size()));
+    const SparseDistMatrix<double> s = test::sparse_matrix<double>(grid, m, n, 32, 32, f);
+    DistMatrix<double> d(grid, m, n, 32, 32);
+    test::fill(d, f);
+    NmfOptions opts;
+    opts.algorithm = Algorithm::anls_bpp;
+    opts.max_iter = 10;
+    opts.tol = 0;
+    const RunResult rs = run<double>(s, k, opts, 2, true), rd = run<double>(d, k, opts, 2, true);
+    EXPECT_TRUE(std::isfinite(rs.exact_error));
+    EXPECT_LT(max_rel_diff(rs.ht, rd.ht), 1e-8);
+    int empty_columns = 0;
+    for (gidx j = 0; j < n; ++j) {
+        bool empty = true;
+        for (gidx i = 0; i < m && empty; ++i) {
+            empty = f(i, j) == 0;
+        }
+        empty_columns += empty;
+        for (gidx l = 0; empty && l < k; ++l) {
+            EXPECT_EQ(rs.ht[static_cast<std::size_t>(j * k + l)], 0.0) << "column " << j;
+        }
+    }
+    EXPECT_GT(empty_columns, 200);
 }

@@ -33,8 +33,12 @@ TEST(Permutation, IsAPermutationDeterminedBySeedAxisAndSize) {
     std::iota(identity.begin(), identity.end(), 0);
     EXPECT_NE(a, identity);
     // Known answer: pins the generator so files written with --permute stay reproducible across versions.
-    const std::vector<gidx> small = random_permutation(1, PermutedAxis::rows, 6);
-    EXPECT_EQ(small, random_permutation(1, PermutedAxis::rows, 6));
+    EXPECT_EQ(random_permutation(1, PermutedAxis::rows, 6), (std::vector<gidx>{4, 0, 1, 2, 5, 3}));
+    EXPECT_EQ(random_permutation(1, PermutedAxis::cols, 6), (std::vector<gidx>{2, 0, 4, 5, 1, 3}));
+    const IndexOrigin o = permutation_origin(1, 6, 6); // the inverses
+    EXPECT_EQ(o.rows, (std::vector<gidx>{1, 2, 3, 5, 0, 4}));
+    EXPECT_EQ(o.row(4), 0);
+    EXPECT_EQ(IndexOrigin{}.col(17), 17); // empty: identity
 }
 
 TEST(Permutation, SpreadsAClusteredBlockEvenly) {
