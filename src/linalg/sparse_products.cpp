@@ -12,7 +12,9 @@ namespace {
 // Below this many multiply-adds a product runs on one thread: waking a team costs more.
 constexpr std::int64_t parallel_min_work = std::int64_t{1} << 16;
 
-template <typename T> inline void add_scaled(gidx k, T a, const T *__restrict src, T *__restrict dst) {
+template <typename T>
+inline __attribute__((always_inline)) void
+add_scaled(gidx k, T a, const T *__restrict src, T *__restrict dst) {
     for (gidx l = 0; l < k; ++l) {
         dst[l] += a * src[l];
     }
@@ -34,15 +36,15 @@ lidx split(const std::int64_t *prefix, lidx count, int parts, int part) {
 
 // Side w: output row i = sum over row i's entries of alpha x_ic * other[c, :]. Rows [r0, r1).
 template <typename T, bool masked>
-void rows_times_dense(const CsrBlock<T> &b,
-                      const T *other,
-                      gidx k,
-                      T alpha,
-                      const char *mask,
-                      bool accumulate,
-                      T *partial,
-                      lidx r0,
-                      lidx r1) {
+inline __attribute__((always_inline)) void rows_times_dense(const CsrBlock<T> &b,
+                                                            const T *other,
+                                                            gidx k,
+                                                            T alpha,
+                                                            const char *mask,
+                                                            bool accumulate,
+                                                            T *partial,
+                                                            lidx r0,
+                                                            lidx r1) {
     for (lidx i = r0; i < r1; ++i) {
         T *out = partial + i * k;
         if (!accumulate) {
@@ -63,15 +65,15 @@ void rows_times_dense(const CsrBlock<T> &b,
 // Side ht: output row c += alpha x_ic * other[i, :] for the entries with column c in [c0, c1): this call is
 // the only writer of those output rows.
 template <typename T, bool masked>
-void columns_times_dense(const CsrBlock<T> &b,
-                         const T *other,
-                         gidx k,
-                         T alpha,
-                         const char *mask,
-                         bool accumulate,
-                         T *partial,
-                         lidx c0,
-                         lidx c1) {
+inline __attribute__((always_inline)) void columns_times_dense(const CsrBlock<T> &b,
+                                                               const T *other,
+                                                               gidx k,
+                                                               T alpha,
+                                                               const char *mask,
+                                                               bool accumulate,
+                                                               T *partial,
+                                                               lidx c0,
+                                                               lidx c1) {
     if (!accumulate) {
         std::fill(partial + c0 * k, partial + c1 * k, T{0});
     }
@@ -99,6 +101,64 @@ void columns_times_dense(const CsrBlock<T> &b,
     }
 }
 
+// One thread's share [lo, hi) of rows (side w) or columns (side ht). The build targets baseline x86-64
+// (SSE2); with GCC on x86-64 Linux an FMA (AVX2-width) clone is chosen at load time where the CPU has it,
+// as for the HALS sweep. The loops above are inlined into each clone.
+template <typename T>
+inline __attribute__((always_inline)) void share(const CsrBlock<T> &b,
+                                                 const T *other,
+                                                 gidx k,
+                                                 T alpha,
+                                                 const char *mask,
+                                                 bool accumulate,
+                                                 T *partial,
+                                                 bool by_rows,
+                                                 lidx lo,
+                                                 lidx hi) {
+    if (by_rows) {
+        if (mask != nullptr) {
+            rows_times_dense<T, true>(b, other, k, alpha, mask, accumulate, partial, lo, hi);
+        } else {
+            rows_times_dense<T, false>(b, other, k, alpha, mask, accumulate, partial, lo, hi);
+        }
+    } else if (mask != nullptr) {
+        columns_times_dense<T, true>(b, other, k, alpha, mask, accumulate, partial, lo, hi);
+    } else {
+        columns_times_dense<T, false>(b, other, k, alpha, mask, accumulate, partial, lo, hi);
+    }
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define PRISM_SPARSE_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define PRISM_SPARSE_CLONES
+#endif
+
+PRISM_SPARSE_CLONES void share_of(const CsrBlock<double> &b,
+                                  const double *other,
+                                  gidx k,
+                                  double alpha,
+                                  const char *mask,
+                                  bool accumulate,
+                                  double *partial,
+                                  bool by_rows,
+                                  lidx lo,
+                                  lidx hi) {
+    share(b, other, k, alpha, mask, accumulate, partial, by_rows, lo, hi);
+}
+PRISM_SPARSE_CLONES void share_of(const CsrBlock<float> &b,
+                                  const float *other,
+                                  gidx k,
+                                  float alpha,
+                                  const char *mask,
+                                  bool accumulate,
+                                  float *partial,
+                                  bool by_rows,
+                                  lidx lo,
+                                  lidx hi) {
+    share(b, other, k, alpha, mask, accumulate, partial, by_rows, lo, hi);
+}
+
 } // namespace
 
 template <typename T>
@@ -119,17 +179,7 @@ void sparse_local_product(const SparseDistMatrix<T> &x,
     {
         const int parts = omp_get_num_threads(), part = omp_get_thread_num();
         const lidx lo = split(prefix, count, parts, part), hi = split(prefix, count, parts, part + 1);
-        if (by_rows) {
-            if (col_mask != nullptr) {
-                rows_times_dense<T, true>(b, other, k, alpha, col_mask, accumulate, partial, lo, hi);
-            } else {
-                rows_times_dense<T, false>(b, other, k, alpha, col_mask, accumulate, partial, lo, hi);
-            }
-        } else if (col_mask != nullptr) {
-            columns_times_dense<T, true>(b, other, k, alpha, col_mask, accumulate, partial, lo, hi);
-        } else {
-            columns_times_dense<T, false>(b, other, k, alpha, col_mask, accumulate, partial, lo, hi);
-        }
+        share_of(b, other, k, alpha, col_mask, accumulate, partial, by_rows, lo, hi);
     }
 }
 
