@@ -17,6 +17,7 @@
 #include "prism/matrix_stats.hpp"
 #include "prism/mpi/collectives.hpp"
 #include "prism/permutation.hpp"
+#include "prism/transform.hpp"
 #include "support/fixtures.hpp"
 #include "support/mpi_test_env.hpp"
 #include "support/random.hpp"
@@ -638,4 +639,20 @@ TEST(SparseJoint, PermutedModalitiesGiveTheUnpermutedRunRelabelled) {
         EXPECT_LT(max_rel_diff(back(perm[1], o1.rows), plain[1]), 1e-10) << grid.shape_string();
         EXPECT_LT(max_rel_diff(back(perm[2], o0.cols), plain[2]), 1e-10) << grid.shape_string();
     }
+}
+
+TEST(SparseStats, Log1pOnStoredValuesEqualsTheDenseTransform) {
+    Grid grid(world(), choose_grid_shape(world().size()));
+    const auto f = [](gidx i, gidx j) { return masked_planted(0.2)(i, j) * 100.0; };
+    DistMatrix<double> d(grid, 40, 30, 4, 4);
+    test::fill(d, f);
+    SparseDistMatrix<double> s = test::sparse_matrix<double>(grid, 40, 30, 4, 4, f, some_zeros);
+    log1p_in_place(d);
+    log1p_in_place(s);
+    const MatrixStats a = compute_stats(d), b = compute_stats(s);
+    EXPECT_EQ(a.nonzeros, b.nonzeros); // zeros, stored or not, stay zeros
+    EXPECT_GT(b.nonzeros, 0);
+    EXPECT_EQ(a.max, b.max);
+    EXPECT_NEAR(a.sum_squares, b.sum_squares, 1e-12 * a.sum_squares);
+    EXPECT_LT(b.max, std::log1p(100.0 * 3.05)); // transformed, not the raw counts
 }
