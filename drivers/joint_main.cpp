@@ -445,6 +445,8 @@ Identity joint_identity(const mpi::Comm &world,
     identity.emplace_back("weighting", s.weights_text);
     for (std::size_t v = 0; v < study.modalities.size(); ++v) {
         const std::string label = "modality " + names[v];
+        // The transform first: it changes the checksum too, and is the clearer reason to give.
+        identity.emplace_back(label + " transform", transformed[v] ? "log1p" : "none");
         for (auto &entry : input_identity(world, label, study.modalities[v].x, x[v])) {
             identity.push_back(std::move(entry));
         }
@@ -458,7 +460,6 @@ Identity joint_identity(const mpi::Comm &world,
                          ? study.samples
                          : std::count(mods[v].observed.begin(), mods[v].observed.end(), 1))
                  << " of " << study.samples << " (" << std::hex << mask_hash << ")";
-        identity.emplace_back(label + " transform", transformed[v] ? "log1p" : "none");
         identity.emplace_back(label + " weight", weight.str());
         identity.emplace_back(label + " observed", observed.str());
     }

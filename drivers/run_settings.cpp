@@ -387,7 +387,10 @@ Identity input_identity(const mpi::Comm &world,
     const io::DatasetInfo info = io::inspect_dataset(world, path);
     std::ostringstream checksum;
     checksum << std::hex << std::setw(16) << std::setfill('0') << io::data_checksum(x);
-    return {{label + " file", path.file},
+    // The absolute path, so a resume that names the same file another way (relative, via ./) is accepted.
+    std::error_code ec;
+    const fs::path absolute = fs::weakly_canonical(fs::absolute(path.file), ec);
+    return {{label + " file", ec ? path.file : absolute.string()},
             {label + " dataset", path.dataset},
             {label + " shape", std::to_string(x.rows()) + " x " + std::to_string(x.cols())},
             {label + " dtype", info.type},
