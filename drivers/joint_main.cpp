@@ -624,9 +624,11 @@ int factorize(
         }
     };
     opts.resume = resume;
-    set_checkpointing(opts, s, job_deadline_seconds(world, s, t_start_epoch), [&](const ResumeState &state) {
-        io::write_checkpoint<T>(grid.comm(), s.checkpoint, w_out, ht, to_record(identity, state, nmod));
-    });
+    set_checkpointing(opts, world, program, s, job_deadline_seconds(world, s, t_start_epoch),
+                      [&](const ResumeState &state) {
+                          io::write_checkpoint<T>(grid.comm(), s.checkpoint, w_out, ht,
+                                                  to_record(identity, state, nmod));
+                      });
     const JointInfo info = joint_nmf(mods, w, ht, opts);
     if (info.stop_reason == "interrupted" || info.stop_reason == "deadline") {
         report_stopped(world, program, s, info);

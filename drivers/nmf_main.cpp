@@ -178,9 +178,11 @@ int factorize(
     opts.h = s.h;
     opts.on_iteration = [&](const IterationReport &r) { log.iteration(r); };
     opts.resume = resume;
-    set_checkpointing(opts, s, job_deadline_seconds(world, s, t_start_epoch), [&](const ResumeState &state) {
-        io::write_checkpoint<T>(grid.comm(), s.checkpoint, {&w}, ht, to_record(identity, state, 0));
-    });
+    set_checkpointing(opts, world, program, s, job_deadline_seconds(world, s, t_start_epoch),
+                      [&](const ResumeState &state) {
+                          io::write_checkpoint<T>(grid.comm(), s.checkpoint, {&w}, ht,
+                                                  to_record(identity, state, 0));
+                      });
     const NmfInfo info = nmf(x, w, ht, opts);
     if (info.stop_reason == "interrupted" || info.stop_reason == "deadline") {
         report_stopped(world, program, s, info);

@@ -474,6 +474,8 @@ ResumeState load_resume_state(const mpi::Comm &world,
 }
 
 void set_checkpointing(NmfOptions &opts,
+                       const mpi::Comm &world,
+                       const char *program,
                        const RunSettings &s,
                        double deadline_seconds,
                        std::function<void(const ResumeState &)> save) {
@@ -482,7 +484,22 @@ void set_checkpointing(NmfOptions &opts,
     opts.checkpoint_at_end = s.checkpointing;
     opts.deadline_seconds = deadline_seconds;
     opts.stop_requested = [] { return stop_signal() != 0; };
-    opts.on_checkpoint = std::move(save);
+    const bool warns = world.rank() == 0; // even with --quiet: the user counts on those checkpoints
+    opts.on_checkpoint = [save = std::move(save), warns, program](const ResumeState &state) {
+        try {
+            save(state);
+        } catch (const Error &e) {
+            if (state.stopping || !e.collective()) {
+                throw;
+            }
+            // Every rank caught the same collective error: warn once and keep the hours of work going.
+            if (warns) {
+                std::cerr << program << ": warning: checkpoint after iteration " << state.iterations
+                          << " not written (the previous one is kept): " << e.what() << "\n"
+                          << std::flush;
+            }
+        }
+    };
 }
 
 void report_stopped(const mpi::Comm &world, const char *program, const RunSettings &s, const NmfInfo &info) {

@@ -153,7 +153,11 @@ ResumeState load_resume_state(const mpi::Comm &world,
 
 /// Sets the checkpoint cadence, the stop-signal poll and the job deadline of `opts` from `s`; `save` writes
 /// one checkpoint (collective). Call right before the factorization (the deadline counts from now).
+/// A periodic checkpoint that fails (a collective Error) is a warning on rank 0 and the run goes on, the
+/// previous checkpoint intact; a failing checkpoint that ends an interrupted run is an error.
 void set_checkpointing(NmfOptions &opts,
+                       const mpi::Comm &world,
+                       const char *program,
                        const RunSettings &s,
                        double deadline_seconds,
                        std::function<void(const ResumeState &)> save);

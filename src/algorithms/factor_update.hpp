@@ -263,6 +263,7 @@ class IterationControl {
             state.objective = objective;
             state.history_relative_error = info.history_relative_error;
             state.history_seconds = info.history_seconds;
+            state.stopping = decision == stop_interrupted || decision == stop_deadline;
             if (add_to_checkpoint) {
                 add_to_checkpoint(state);
             }

@@ -283,6 +283,20 @@ status, _, err, seconds = run(2, *long_args, "--output", end_out, "--max-time", 
 check("with --max-time the job end time is not used: exit 0 and the result written",
       status == 0 and os.path.exists(end_out) and factors(end_out)[3]["stop_reason"] in ("max-time", b"max-time"), err)
 
+# ------------------------------------------- a checkpoint that cannot be written: warning, or exit 2 at a stop
+status, _, err, _ = run(2, *common, "--max-iter", "6", "--output", path("nodir.h5"), "--checkpoint-every", "2",
+                        "--checkpoint", path("no_such_dir/c.h5"))
+check("periodic checkpoint failing: a warning, the run finishes and writes its result",
+      status == 0 and "warning: checkpoint after iteration 2 not written" in err and os.path.exists(path("nodir.h5")),
+      f"status={status} stderr={err!r}")
+env = dict(os.environ)
+env["PRISM_JOB_END_TIME"] = str(int(time.time()) + 10)  # within the margin: stop after one iteration
+status, _, err, _ = run(2, *long_args, "--output", path("nodir2.h5"), "--checkpoint", path("no_such_dir/c.h5"),
+                        env=env, timeout=60)
+check("the checkpoint of a stop failing: exit 2, one line, no output",
+      status == 2 and len(err.strip().splitlines()) == 1 and not os.path.exists(path("nodir2.h5")),
+      f"status={status} stderr={err!r}")
+
 # ---------------------------------------------------------------------------------------- prism-joint
 a = rng.random((60, 4)) @ rng.random((4, 40))
 b = (rng.random((25, 4)) @ rng.random((4, 30))) * 1000

@@ -55,6 +55,8 @@ struct ResumeState {
     /// term its pending error still needs.
     std::vector<std::vector<double>> history_modality_relative_error;
     std::vector<double> pending_modality_fit;
+    /// Set in a checkpoint that ends an interrupted run (stop request, deadline): it must not fail quietly.
+    bool stopping = false;
 };
 
 struct NmfOptions {
