@@ -742,10 +742,7 @@ int run(const mpi::Comm &world, int argc, char **argv) {
         return exit_ok;
     }
     check_output_path(world, s.output, s.force);
-    if (s.resume) { // a missing or unreadable checkpoint is refused before any data is read
-        int w_count = 0;
-        io::read_checkpoint_record(world, s.checkpoint, w_count);
-    }
+    check_checkpoint_path(world, s);
     const bool study_file = s.names.empty();
     const Study study = study_file ? study_from_file(world, s) : study_from_pairs(world, s);
     mpi::agree(world, !s.labels.empty() ? io::dataset_exists(world, study.modalities.front().x.file, s.labels) : true,

@@ -228,10 +228,7 @@ int run(const mpi::Comm &world, int argc, char **argv) {
         return drivers::exit_ok;
     }
     check_output_path(world, s.output, s.force);
-    if (s.resume) { // a missing or unreadable checkpoint is refused before any data is read
-        int w_count = 0;
-        io::read_checkpoint_record(world, s.checkpoint, w_count);
-    }
+    check_checkpoint_path(world, s);
 
     // The shape from metadata only, so a wrong rank or a 1-D dataset is refused before reading any data.
     const auto [m, n] = inspect_matrix(world, s.input);

@@ -451,6 +451,27 @@ resume_state_from(const io::CheckpointRecord &record, const std::string &path, s
     return state;
 }
 
+void check_checkpoint_path(const mpi::Comm &world, const RunSettings &s) {
+    if (s.resume) {
+        int w_count = 0;
+        io::read_checkpoint_record(world, s.checkpoint, w_count); // missing, corrupt: one error everywhere
+        return;
+    }
+    mpi::agree_call(world, [&] {
+        if (world.rank() != 0) {
+            return;
+        }
+        const fs::path file(s.checkpoint);
+        require(
+            !fs::exists(file) || s.force,
+            "checkpoint " + in_quotes(s.checkpoint) +
+                " exists: continue that run with --resume, or use --force to start afresh and replace it");
+        const fs::path folder = file.has_parent_path() ? file.parent_path() : fs::path(".");
+        require(fs::is_directory(folder), "cannot write checkpoint " + in_quotes(s.checkpoint) + ": folder " +
+                                              in_quotes(folder.string()) + " does not exist");
+    });
+}
+
 ResumeState load_resume_state(const mpi::Comm &world,
                               const RunSettings &s,
                               const Identity &identity,

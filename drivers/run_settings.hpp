@@ -143,6 +143,11 @@ io::CheckpointRecord to_record(const Identity &identity, const ResumeState &stat
 ResumeState
 resume_state_from(const io::CheckpointRecord &record, const std::string &path, std::size_t modalities);
 
+/// Before any data is read: with --resume the checkpoint must be a readable Prism checkpoint; without it an
+/// existing checkpoint is refused unless --force (a requeued job that forgot --resume must not overwrite
+/// hours of work with iteration 1); the checkpoint's folder must exist. Collective on `world`.
+void check_checkpoint_path(const mpi::Comm &world, const RunSettings &s);
+
 /// For --resume: reads the checkpoint's record, refuses (collective Error, one line) a missing, corrupt or
 /// foreign checkpoint (first differing identity entry named) or one with more iterations than --max-iter.
 /// Collective on `world`.

@@ -213,6 +213,13 @@ if done > 0:
         check("SIGUSR1: resumed factors are those of the uninterrupted run",
               bitwise_equal(factors(path("sig_full.h5")), factors(sig_out)))
 
+# ------------------------------------------------ an existing checkpoint is never overwritten by a fresh start
+expect_refused("a fresh run over an existing checkpoint refused", "continue that run with --resume", 2,
+               "--input", xin, "--rank", "5", "--checkpoint", ckpt)
+check("(the refused run left the checkpoint as it was)", checkpoint_iterations(ckpt) == 30)
+expect_refused("a checkpoint in a missing folder refused", "folder", 2, "--input", xin, "--rank", "5",
+               "--checkpoint", path("no_such_dir/c.h5"))
+
 # ------------------------------------------------ SIGKILL of the whole job while checkpoints are written
 big = rng.random((1200, 30)) @ rng.random((30, 900))
 with h5py.File(path("big.h5"), "w") as f:
@@ -276,7 +283,8 @@ check("PRISM_JOB_END_TIME: exit 4 before the job's end, checkpoint, no output",
       and checkpoint_iterations(end_ckpt) > 0, f"status={status} seconds={seconds:.1f} stderr={err!r}")
 env.pop("PRISM_JOB_END_TIME")
 env["SLURM_JOB_END_TIME"] = str(int(time.time()) + 62)
-status, _, err, seconds = run(2, *long_args, "--output", end_out, "--checkpoint", end_ckpt, env=env, timeout=60)
+status, _, err, seconds = run(2, *long_args, "--output", end_out, "--checkpoint", end_ckpt, "--force", env=env,
+                             timeout=60)
 check("SLURM_JOB_END_TIME: exit 4", status == 4 and seconds < 20 and not os.path.exists(end_out),
       f"status={status} stderr={err!r}")
 status, _, err, seconds = run(2, *long_args, "--output", end_out, "--max-time", "1", env=env, timeout=60)
@@ -284,14 +292,15 @@ check("with --max-time the job end time is not used: exit 0 and the result writt
       status == 0 and os.path.exists(end_out) and factors(end_out)[3]["stop_reason"] in ("max-time", b"max-time"), err)
 
 # ------------------------------------------- a checkpoint that cannot be written: warning, or exit 2 at a stop
+os.makedirs(path("ckdir.h5/inside"))  # the checkpoint's name taken by a directory: every rename fails
 status, _, err, _ = run(2, *common, "--max-iter", "6", "--output", path("nodir.h5"), "--checkpoint-every", "2",
-                        "--checkpoint", path("no_such_dir/c.h5"))
+                        "--checkpoint", path("ckdir.h5"), "--force")
 check("periodic checkpoint failing: a warning, the run finishes and writes its result",
       status == 0 and "warning: checkpoint after iteration 2 not written" in err and os.path.exists(path("nodir.h5")),
       f"status={status} stderr={err!r}")
 env = dict(os.environ)
 env["PRISM_JOB_END_TIME"] = str(int(time.time()) + 10)  # within the margin: stop after one iteration
-status, _, err, _ = run(2, *long_args, "--output", path("nodir2.h5"), "--checkpoint", path("no_such_dir/c.h5"),
+status, _, err, _ = run(2, *long_args, "--output", path("nodir2.h5"), "--checkpoint", path("ckdir.h5"), "--force",
                         env=env, timeout=60)
 check("the checkpoint of a stop failing: exit 2, one line, no output",
       status == 2 and len(err.strip().splitlines()) == 1 and not os.path.exists(path("nodir2.h5")),
