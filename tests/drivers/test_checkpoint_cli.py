@@ -145,6 +145,15 @@ for algorithm in ["hals", "anls-bpp", "mu"]:
         d12 = max(np.abs(a[0][0] - short[0][0]).max() / np.abs(a[0][0]).max(), np.abs(a[1] - short[1]).max())
         check(f"{algorithm}: (the comparison can fail: 12 vs 30 iterations differ)", d12 > 1e-6, f"{d12}")
 
+# float precision: factors stored as float32, read back exactly
+fargs = [*common, "--precision", "float", "-a", "anls-bpp"]
+s1, _, e1, _ = run(4, *fargs, "--max-iter", "30", "--output", path("ffull.h5"))
+s2, _, e2, _ = run(4, *fargs, "--max-iter", "10", "--output", path("f10.h5"), "--checkpoint", path("fc.h5"))
+s3, _, e3, _ = run(4, *fargs, "--max-iter", "30", "--output", path("fr.h5"), "--checkpoint", path("fc.h5"), "--resume")
+check("float: resumed run is bitwise the uninterrupted one", s1 == s2 == s3 == 0 and
+      bitwise_equal(factors(path("ffull.h5")), factors(path("fr.h5"))) and
+      factors(path("fr.h5"))[0][0].dtype == np.float32, e1 + e2 + e3)
+
 # ----------------------------------------------------------------------- refusals: exit 2, no output
 ckpt = path("c_hals.h5")  # 30 iterations of hals, k 5, on x.h5
 shutil.copy(xin, path("x_original.h5"))
