@@ -11,8 +11,8 @@
 //   sum_v lambda_v X_v^T W_v over observed columns: accumulated locally, then
 //                  ONE reduce-scatter within the grid column                          (n/pc) k
 //   H^T slab       <- per missingness pattern p: G_p = sum_{v in p} lambda_v G_Wv (at most 2^V patterns)
-//   G_H, masked G_Hv, objective pieces <- ONE all-reduce                              (1 + V_missing) k^2 + V
-//   + 2 stop?          <- 4-word all-reduce (detail::IterationControl, shared with nmf())
+//   G_H, masked G_Hv, objective pieces <- ONE all-reduce                              (1 + V_missing) k^2 + V + 2
+//   stop?          <- 4-word all-reduce (detail::IterationControl, shared with nmf())
 //
 // Masking never touches X: products run over the observed local columns only (a gemm per run of observed
 // columns), so whatever a missing entry holds, NaN included, it is never read into a sum.
