@@ -6,7 +6,7 @@
 - a checkpoint of another problem (changed data, k, penalty, log1p) is refused with one line and exit 2;
   a missing, truncated or garbage checkpoint with --resume is exit 2; no output file in any of these;
 - kill -USR1 <mpirun> gives exit 4, a valid checkpoint and no output, and resuming completes with the
-  factors of an uninterrupted run;
+  factors of an uninterrupted run; SIGTERM to one rank only stops all four at a checkpoint (exit 4);
 - SIGKILL of the whole job at random moments while checkpoints are written every iteration never leaves
   a checkpoint that does not open, validate and resume;
 - PRISM_JOB_END_TIME in the near future checkpoints and exits 4; with --max-time it is ignored.
@@ -221,6 +221,23 @@ if done > 0:
     if status == 0 and status2 == 0:
         check("SIGUSR1: resumed factors are those of the uninterrupted run",
               bitwise_equal(factors(path("sig_full.h5")), factors(sig_out)))
+
+# SIGTERM to ONE rank only (as a node-local kill would): every rank stops at the checkpoint, exit 4, no hang
+term_out = path("term.h5")
+p = subprocess.Popen(command(4, nmf, [*long_args, "--output", term_out]), cwd=work, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True)
+time.sleep(3)
+ranks = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+if ranks:
+    os.kill(int(ranks[-1]), signal.SIGTERM)
+try:
+    _, err = p.communicate(timeout=60)
+except subprocess.TimeoutExpired:
+    p.kill()
+    _, err = p.communicate()
+check("SIGTERM to one rank of four: exit 4, a valid checkpoint, no output",
+      len(ranks) == 4 and p.returncode == 4 and "SIGTERM" in err and not os.path.exists(term_out)
+      and checkpoint_iterations(term_out + ".ckpt.h5") > 0, f"ranks={ranks} status={p.returncode} stderr={err!r}")
 
 # ------------------------------------------------ an existing checkpoint is never overwritten by a fresh start
 expect_refused("a fresh run over an existing checkpoint refused", "continue that run with --resume", 2,
