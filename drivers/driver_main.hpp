@@ -14,6 +14,7 @@ enum ExitStatus : int {
     exit_data_check_failed = 1, ///< prism-info --check found entries NMF cannot take
     exit_error = 2,             ///< a clear, collective error (bad input, bad option, I/O failure)
     exit_internal = 3,          ///< a failure on one rank only: the job is aborted
+    exit_stopped = 4,           ///< stopped early at a checkpoint (signal, job deadline): rerun with --resume
 };
 
 /// Initialises MPI, runs `body` with a duplicate of MPI_COMM_WORLD, and maps errors to exit statuses:

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -28,6 +29,7 @@
 #include "prism/dist_matrix.hpp"
 #include "prism/factor.hpp"
 #include "prism/grid.hpp"
+#include "prism/io/checkpoint.hpp"
 #include "prism/io/factor_io.hpp"
 #include "prism/io/hdf5_matrix.hpp"
 #include "prism/mpi/collectives.hpp"
@@ -162,9 +164,11 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
     });
     if (vm.count("help")) {
         if (world.rank() == 0) {
-            std::cout << visible << "\n"
-                      << "Exit status: 0 success, 2 a clear error (printed once), 3 an internal failure on one "
-                         "rank (job aborted).\n";
+            std::cout
+                << visible << "\n"
+                << "Exit status: 0 success, 2 a clear error (printed once), 3 an internal failure on one "
+                   "rank (job aborted), 4 stopped early at a checkpoint (SIGTERM/SIGUSR1 or the job's end "
+                   "time): rerun with --resume.\n";
         }
         return false;
     }
@@ -423,7 +427,48 @@ double adjusted_rand_index(const std::vector<std::string> &a, const std::vector<
     return maximum == expected ? 0.0 : (index - expected) / (maximum - expected);
 }
 
-template <typename T> int factorize(const mpi::Comm &world, const Settings &s, const Study &study, double t_start) {
+// What a joint checkpoint must match: the options, the modalities in order and, per modality, its input
+// (data as factorized, i.e. after log1p), transform, weight lambda_v and observed samples.
+template <typename T>
+Identity joint_identity(const mpi::Comm &world,
+                        const Settings &s,
+                        const Study &study,
+                        const std::vector<DistMatrix<T>> &x,
+                        const std::vector<JointModality<T>> &mods,
+                        const std::vector<bool> &transformed) {
+    Identity identity = problem_identity(s);
+    std::vector<std::string> names;
+    for (const auto &src : study.modalities) {
+        names.push_back(src.name);
+    }
+    identity.emplace_back("modalities", join(names));
+    identity.emplace_back("weighting", s.weights_text);
+    for (std::size_t v = 0; v < study.modalities.size(); ++v) {
+        const std::string label = "modality " + names[v];
+        // The transform first: it changes the checksum too, and is the clearer reason to give.
+        identity.emplace_back(label + " transform", transformed[v] ? "log1p" : "none");
+        for (auto &entry : input_identity(world, label, study.modalities[v].x, x[v])) {
+            identity.push_back(std::move(entry));
+        }
+        std::ostringstream weight, observed;
+        weight << std::setprecision(17) << mods[v].weight;
+        std::uint64_t mask_hash = 1469598103934665603ULL; // FNV-1a over the observed flags
+        for (char c : mods[v].observed) {
+            mask_hash = (mask_hash ^ static_cast<unsigned char>(c != 0)) * 1099511628211ULL;
+        }
+        observed << (mods[v].observed.empty()
+                         ? study.samples
+                         : std::count(mods[v].observed.begin(), mods[v].observed.end(), 1))
+                 << " of " << study.samples << " (" << std::hex << mask_hash << ")";
+        identity.emplace_back(label + " weight", weight.str());
+        identity.emplace_back(label + " observed", observed.str());
+    }
+    return identity;
+}
+
+template <typename T>
+int factorize(
+    const mpi::Comm &world, const Settings &s, const Study &study, double t_start, double t_start_epoch) {
     const std::size_t nmod = study.modalities.size();
     gidx total_rows = 0;
     for (const auto &src : study.modalities) {
@@ -534,9 +579,27 @@ template <typename T> int factorize(const mpi::Comm &world, const Settings &s, c
     }
     ProgressLog log(world, s, extra_header);
 
+    const Identity identity = joint_identity(world, s, study, x, mods, transformed);
     std::vector<Factor<T>> w = make_joint_w(mods, s.k);
     Factor<T> ht(x.front(), FactorSide::ht, s.k);
-    initialize_random_joint(mods, w, ht, static_cast<std::uint64_t>(s.seed));
+    std::vector<Factor<T> *> w_in;
+    std::vector<const Factor<T> *> w_out;
+    for (auto &f : w) {
+        w_in.push_back(&f);
+        w_out.push_back(&f);
+    }
+    ResumeState resume;
+    if (s.resume) {
+        resume = load_resume_state(world, s, identity, nmod);
+        io::read_checkpoint_factors<T>(s.checkpoint, w_in, ht);
+        if (root_prints) {
+            std::cout << program << ": resuming from " << s.checkpoint << " after iteration "
+                      << resume.iterations << "\n"
+                      << std::flush;
+        }
+    } else {
+        initialize_random_joint(mods, w, ht, static_cast<std::uint64_t>(s.seed));
+    }
 
     JointOptions opts;
     opts.algorithm = s.algorithm;
@@ -544,18 +607,33 @@ template <typename T> int factorize(const mpi::Comm &world, const Settings &s, c
     opts.tol = s.tol;
     opts.max_seconds = s.max_time;
     opts.h = s.h;
-    std::vector<IterationReport> reports;
-    opts.on_iteration = [&](const IterationReport &r) { reports.push_back(r); };
-    // Per-modality errors of an iteration arrive one iteration later: the log line waits for them.
+    std::map<int, IterationReport> reports;
+    opts.on_iteration = [&](const IterationReport &r) { reports[r.iteration] = r; };
+    // Per-modality errors of an iteration arrive one iteration later: the log line waits for them (a resumed
+    // run gets those of the checkpoint's iteration, whose line the interrupted run could not print).
     opts.on_modality_errors = [&](int it, const std::vector<double> &errors) {
         std::ostringstream extra;
         extra << std::fixed << std::setprecision(6);
         for (double e : errors) {
             extra << std::setw(14) << e;
         }
-        log.iteration(reports[static_cast<std::size_t>(it - 1)], extra.str());
+        const auto r = reports.find(it);
+        if (r != reports.end()) {
+            log.iteration(r->second, extra.str());
+            reports.erase(r);
+        }
     };
+    opts.resume = resume;
+    set_checkpointing(opts, world, program, s, job_deadline_seconds(world, s, t_start_epoch),
+                      [&](const ResumeState &state) {
+                          io::write_checkpoint<T>(grid.comm(), s.checkpoint, w_out, ht,
+                                                  to_record(identity, state, nmod));
+                      });
     const JointInfo info = joint_nmf(mods, w, ht, opts);
+    if (info.stop_reason == "interrupted" || info.stop_reason == "deadline") {
+        report_stopped(world, program, s, info);
+        return drivers::exit_stopped;
+    }
     const std::vector<double> errors = joint_relative_errors_exact(mods, w, ht);
     const auto best = top_samples(world, ht, s.top);
     const std::vector<int> clusters = labels.empty() ? std::vector<int>{} : sample_clusters(world, mods, w, ht);
@@ -657,16 +735,20 @@ template <typename T> int factorize(const mpi::Comm &world, const Settings &s, c
 
 int run(const mpi::Comm &world, int argc, char **argv) {
     const double t_start = MPI_Wtime();
+    const auto t_start_epoch = static_cast<double>(std::time(nullptr));
+    install_stop_handlers();
     Settings s;
     if (!parse_settings(world, argc, argv, s)) {
         return exit_ok;
     }
     check_output_path(world, s.output, s.force);
+    check_checkpoint_path(world, s);
     const bool study_file = s.names.empty();
     const Study study = study_file ? study_from_file(world, s) : study_from_pairs(world, s);
     mpi::agree(world, !s.labels.empty() ? io::dataset_exists(world, study.modalities.front().x.file, s.labels) : true,
                in_quotes(study.modalities.front().x.file) + ": no dataset " + in_quotes(s.labels) + " for --labels");
-    return s.use_float ? factorize<float>(world, s, study, t_start) : factorize<double>(world, s, study, t_start);
+    return s.use_float ? factorize<float>(world, s, study, t_start, t_start_epoch)
+                       : factorize<double>(world, s, study, t_start, t_start_epoch);
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <ctime>
 #include <iomanip>
 #include <iostream>
 #include <string>
@@ -21,6 +22,7 @@
 #include "prism/dist_matrix.hpp"
 #include "prism/factor.hpp"
 #include "prism/grid.hpp"
+#include "prism/io/checkpoint.hpp"
 #include "prism/io/factor_io.hpp"
 #include "prism/io/hdf5_matrix.hpp"
 #include "prism/mpi/collectives.hpp"
@@ -70,9 +72,11 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
     });
     if (vm.count("help")) {
         if (world.rank() == 0) {
-            std::cout << visible << "\n"
-                      << "Exit status: 0 success, 2 a clear error (printed once), 3 an internal failure on one "
-                         "rank (job aborted).\n";
+            std::cout
+                << visible << "\n"
+                << "Exit status: 0 success, 2 a clear error (printed once), 3 an internal failure on one "
+                   "rank (job aborted), 4 stopped early at a checkpoint (SIGTERM/SIGUSR1 or the job's end "
+                   "time): rerun with --resume.\n";
         }
         return false;
     }
@@ -114,7 +118,9 @@ std::vector<std::string> read_names(const mpi::Comm &world,
     return {};
 }
 
-template <typename T> int factorize(const mpi::Comm &world, const Settings &s, const Grid &grid, double t_start) {
+template <typename T>
+int factorize(
+    const mpi::Comm &world, const Settings &s, const Grid &grid, double t_start, double t_start_epoch) {
     const std::string name = in_quotes(s.input.file) + ":" + s.input.dataset;
     DistMatrix<T> x = io::read_matrix<T>(grid, s.input, s.mb, s.nb);
     validate_nmf_input(x, s.k, name);
@@ -136,15 +142,31 @@ template <typename T> int factorize(const mpi::Comm &world, const Settings &s, c
     }
     ProgressLog log(world, s);
 
+    // What a checkpoint must match: the problem's options and the data as factorized.
+    Identity identity = problem_identity(s);
+    for (auto &entry : input_identity(world, "input", s.input, x)) {
+        identity.push_back(std::move(entry));
+    }
     Factor<T> w(x, FactorSide::w, s.k), ht(x, FactorSide::ht, s.k);
-    switch (s.init) {
-    case Init::random:
-        initialize_random(x, w, ht, static_cast<std::uint64_t>(s.seed));
-        break;
-    case Init::nndsvd:
-    case Init::nndsvda:
-        initialize_nndsvd(x, w, ht, s.init == Init::nndsvda, static_cast<std::uint64_t>(s.seed));
-        break;
+    ResumeState resume;
+    if (s.resume) {
+        resume = load_resume_state(world, s, identity, 0);
+        io::read_checkpoint_factors<T>(s.checkpoint, {&w}, ht);
+        if (root_prints) {
+            std::cout << program << ": resuming from " << s.checkpoint << " after iteration "
+                      << resume.iterations << "\n"
+                      << std::flush;
+        }
+    } else {
+        switch (s.init) {
+        case Init::random:
+            initialize_random(x, w, ht, static_cast<std::uint64_t>(s.seed));
+            break;
+        case Init::nndsvd:
+        case Init::nndsvda:
+            initialize_nndsvd(x, w, ht, s.init == Init::nndsvda, static_cast<std::uint64_t>(s.seed));
+            break;
+        }
     }
 
     NmfOptions opts;
@@ -155,7 +177,17 @@ template <typename T> int factorize(const mpi::Comm &world, const Settings &s, c
     opts.w = s.w;
     opts.h = s.h;
     opts.on_iteration = [&](const IterationReport &r) { log.iteration(r); };
+    opts.resume = resume;
+    set_checkpointing(opts, world, program, s, job_deadline_seconds(world, s, t_start_epoch),
+                      [&](const ResumeState &state) {
+                          io::write_checkpoint<T>(grid.comm(), s.checkpoint, {&w}, ht,
+                                                  to_record(identity, state, 0));
+                      });
     const NmfInfo info = nmf(x, w, ht, opts);
+    if (info.stop_reason == "interrupted" || info.stop_reason == "deadline") {
+        report_stopped(world, program, s, info);
+        return drivers::exit_stopped;
+    }
     const double relative_error = relative_error_exact(x, w, ht);
 
     write_atomically(world, s.output, s.force, [&](io::Writer &out) {
@@ -189,11 +221,14 @@ template <typename T> int factorize(const mpi::Comm &world, const Settings &s, c
 
 int run(const mpi::Comm &world, int argc, char **argv) {
     const double t_start = MPI_Wtime();
+    const auto t_start_epoch = static_cast<double>(std::time(nullptr));
+    install_stop_handlers();
     Settings s;
     if (!parse_settings(world, argc, argv, s)) {
         return drivers::exit_ok;
     }
     check_output_path(world, s.output, s.force);
+    check_checkpoint_path(world, s);
 
     // The shape from metadata only, so a wrong rank or a 1-D dataset is refused before reading any data.
     const auto [m, n] = inspect_matrix(world, s.input);
@@ -203,7 +238,8 @@ int run(const mpi::Comm &world, int argc, char **argv) {
                    " for " + name + " (" + std::to_string(m) + " x " + std::to_string(n) + ")");
     const GridShape shape = grid_shape_for(world, s, m, n);
     Grid grid(world, shape);
-    return s.use_float ? factorize<float>(world, s, grid, t_start) : factorize<double>(world, s, grid, t_start);
+    return s.use_float ? factorize<float>(world, s, grid, t_start, t_start_epoch)
+                       : factorize<double>(world, s, grid, t_start, t_start_epoch);
 }
 
 } // namespace

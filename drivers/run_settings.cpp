@@ -2,6 +2,10 @@
 
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+
 #include <cerrno>
 #include <cmath>
 #include <filesystem>
@@ -66,9 +70,9 @@ void add_run_options(po::options_description &options, RunSettings &s) {
         "tol", po::value(&s.tol)->default_value(1e-4, "1e-4"),
         "stop when the objective's relative decrease over one iteration is below this (0: never)")(
         "seed", po::value(&s.seed)->default_value(1), "seed of the random initialization (>= 0)")(
-        "init", po::value(&s.init_text)->default_value("random"), "random | nndsvd | nndsvda")(
-        "grid", po::value(&s.grid_text)->default_value("auto"),
-        "process grid PRxPC with PR * PC = number of ranks, or auto")(
+        "init", po::value(&s.init_text)->default_value("random"),
+        "random | nndsvd | nndsvda")("grid", po::value(&s.grid_text)->default_value("auto"),
+                                     "process grid PRxPC with PR * PC = number of ranks, or auto")(
         "block", po::value(&s.block_text)->default_value("64"), "distribution block MB or MBxNB")(
         "precision", po::value(&s.precision_text)->default_value("double"),
         "double | float (float halves memory and time; outputs are float32)")(
@@ -81,7 +85,16 @@ void add_run_options(po::options_description &options, RunSettings &s) {
         "log-every", po::value(&s.log_every)->default_value(10),
         "print one progress line every N iterations on rank 0 (0: none)")(
         "quiet,q", po::bool_switch(&s.quiet), "print nothing but errors")(
-        "force,f", po::bool_switch(&s.force), "overwrite an existing output file");
+        "force,f", po::bool_switch(&s.force), "overwrite an existing output file")(
+        "checkpoint", po::value(&s.checkpoint),
+        "checkpoint file (default: OUTPUT.ckpt.h5); written on SIGTERM/SIGUSR1, at the job's end time "
+        "(SLURM_JOB_END_TIME / PRISM_JOB_END_TIME) and at the cadence below")(
+        "checkpoint-every", po::value(&s.checkpoint_every)->default_value(0),
+        "write a checkpoint every N iterations (0: off)")(
+        "checkpoint-interval", po::value(&s.checkpoint_interval)->default_value(0.0, "0"),
+        "write a checkpoint when this many seconds passed since the last one (0: off)")(
+        "resume", po::bool_switch(&s.resume),
+        "continue from the checkpoint (refused if it is missing, corrupt or of another problem)");
 }
 
 void check_run_settings(const po::variables_map &vm, RunSettings &s) {
@@ -104,6 +117,18 @@ void check_run_settings(const po::variables_map &vm, RunSettings &s) {
         require(std::isfinite(value) && value >= 0, std::string(name) + " must be a finite number >= 0");
     }
     require(s.log_every >= 0, "--log-every must be >= 0, got " + std::to_string(s.log_every));
+    require(s.checkpoint_every >= 0,
+            "--checkpoint-every must be >= 0, got " + std::to_string(s.checkpoint_every));
+    require(std::isfinite(s.checkpoint_interval) && s.checkpoint_interval >= 0,
+            "--checkpoint-interval must be a finite number >= 0");
+    require(!vm.count("checkpoint") || !s.checkpoint.empty(), "--checkpoint needs a file name");
+    s.checkpointing =
+        vm.count("checkpoint") || s.checkpoint_every > 0 || s.checkpoint_interval > 0 || s.resume;
+    if (s.checkpoint.empty()) {
+        s.checkpoint = s.output + ".ckpt.h5";
+    }
+    require(s.checkpoint != s.output, "--checkpoint must differ from --output");
+    s.max_time_given = s.max_time > 0; // an explicit --max-time 0 means "no limit", so the job end applies
     if (s.grid_text != "auto") {
         parse_grid_shape(s.grid_text); // throws "invalid grid ..." on bad text
     }
@@ -285,6 +310,243 @@ void write_run_attributes(io::Writer &out,
     out.write_attribute("l2_w", s.w.l2);
     out.write_attribute("l2_h", s.h.l2);
 }
+
+// ------------------------------------------------------------------------ checkpoint, restart, signals
+
+namespace {
+
+// Written only by the handler, read at iteration boundaries: the one thing a handler may safely do.
+volatile std::sig_atomic_t received_signal = 0;
+
+extern "C" void record_stop_signal(int sig) {
+    received_signal = sig;
+}
+
+std::string exact(double v) {
+    std::ostringstream out;
+    out << std::setprecision(17) << v;
+    return out.str();
+}
+
+} // namespace
+
+void install_stop_handlers() {
+    struct sigaction action {};
+    action.sa_handler = record_stop_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART; // a signal must not make MPI or HDF5 calls fail with EINTR
+    for (int sig : {SIGTERM, SIGUSR1}) {
+        sigaction(sig, &action, nullptr);
+    }
+}
+
+int stop_signal() {
+    return received_signal;
+}
+
+std::string signal_name(int sig) {
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : "signal " + std::to_string(sig);
+}
+
+double job_deadline_seconds(const mpi::Comm &world, const RunSettings &s, double t_start_epoch) {
+    double seconds = 0;
+    if (world.rank() == 0 && !s.max_time_given) {
+        const char *text = std::getenv("PRISM_JOB_END_TIME");
+        if (text == nullptr || *text == '\0') {
+            text = std::getenv("SLURM_JOB_END_TIME");
+        }
+        char *end = nullptr;
+        const double end_time = text != nullptr ? std::strtod(text, &end) : 0.0;
+        if (text != nullptr && end != text && std::isfinite(end_time) && end_time > 0) {
+            const double now = static_cast<double>(std::time(nullptr));
+            const double margin = std::max(60.0, 0.05 * (end_time - t_start_epoch));
+            seconds = std::max(end_time - margin - now, 1e-3); // past the deadline: stop after one iteration
+        }
+    }
+    mpi::bcast(world, &seconds, 1, 0);
+    return seconds;
+}
+
+Identity problem_identity(const RunSettings &s) {
+    return {{"rank k", std::to_string(s.k)},
+            {"algorithm", to_string(s.algorithm)},
+            {"init", s.init_text},
+            {"seed", std::to_string(s.seed)},
+            {"precision", s.use_float ? "float" : "double"},
+            {"l1-w", exact(s.w.l1)},
+            {"l1-h", exact(s.h.l1)},
+            {"l2-w", exact(s.w.l2)},
+            {"l2-h", exact(s.h.l2)}};
+}
+
+template <typename T>
+Identity input_identity(const mpi::Comm &world,
+                        const std::string &label,
+                        const io::DatasetPath &path,
+                        const DistMatrix<T> &x) {
+    const io::DatasetInfo info = io::inspect_dataset(world, path);
+    std::ostringstream checksum;
+    checksum << std::hex << std::setw(16) << std::setfill('0') << io::data_checksum<T>(x);
+    // The absolute path, so a resume that names the same file another way (relative, via ./) is accepted.
+    std::error_code ec;
+    const fs::path absolute = fs::weakly_canonical(fs::absolute(path.file), ec);
+    return {{label + " file", ec ? path.file : absolute.string()},
+            {label + " dataset", path.dataset},
+            {label + " shape", std::to_string(x.rows()) + " x " + std::to_string(x.cols())},
+            {label + " dtype", info.type},
+            {label + " checksum", checksum.str()}};
+}
+
+io::CheckpointRecord to_record(const Identity &identity, const ResumeState &state, std::size_t modalities) {
+    io::CheckpointRecord r;
+    r.identity = identity;
+    r.numbers["iterations"] = {static_cast<double>(state.iterations)};
+    r.numbers["objective"] = {state.objective};
+    r.numbers["history_relative_error"] = state.history_relative_error;
+    r.numbers["history_seconds"] = state.history_seconds;
+    if (modalities > 0) {
+        r.numbers["pending_modality_fit"] = state.pending_modality_fit;
+        for (std::size_t v = 0; v < modalities; ++v) {
+            r.numbers["history_modality_relative_error_" + std::to_string(v)] =
+                v < state.history_modality_relative_error.size() ? state.history_modality_relative_error[v]
+                                                                 : std::vector<double>{};
+        }
+    }
+    return r;
+}
+
+ResumeState
+resume_state_from(const io::CheckpointRecord &record, const std::string &path, std::size_t modalities) {
+    const auto series = [&](const std::string &name) -> const std::vector<double> & {
+        const auto it = record.numbers.find(name);
+        if (it == record.numbers.end()) {
+            throw Error("checkpoint " + in_quotes(path) + " has no /state/" + name + " (corrupt?)");
+        }
+        return it->second;
+    };
+    ResumeState state;
+    const std::vector<double> &iterations = series("iterations");
+    const std::vector<double> &objective = series("objective");
+    require(iterations.size() == 1 && objective.size() == 1 && iterations[0] >= 1 && iterations[0] < 1e9,
+            "checkpoint " + in_quotes(path) + " has an invalid iteration count (corrupt?)");
+    state.iterations = static_cast<int>(iterations[0]);
+    state.objective = objective[0];
+    state.history_relative_error = series("history_relative_error");
+    state.history_seconds = series("history_seconds");
+    const auto n = static_cast<std::size_t>(state.iterations);
+    require(state.history_relative_error.size() == n && state.history_seconds.size() == n,
+            "checkpoint " + in_quotes(path) + " has a history of the wrong length (corrupt?)");
+    if (modalities > 0) {
+        state.pending_modality_fit = series("pending_modality_fit");
+        require(state.pending_modality_fit.size() == modalities,
+                "checkpoint " + in_quotes(path) + " has state for another number of modalities (corrupt?)");
+        for (std::size_t v = 0; v < modalities; ++v) {
+            state.history_modality_relative_error.push_back(
+                series("history_modality_relative_error_" + std::to_string(v)));
+            require(state.history_modality_relative_error.back().size() == n - 1,
+                    "checkpoint " + in_quotes(path) +
+                        " has a modality history of the wrong length (corrupt?)");
+        }
+    }
+    return state;
+}
+
+void check_checkpoint_path(const mpi::Comm &world, const RunSettings &s) {
+    if (s.resume) {
+        int w_count = 0;
+        io::read_checkpoint_record(world, s.checkpoint, w_count); // missing, corrupt: one error everywhere
+        return;
+    }
+    mpi::agree_call(world, [&] {
+        if (world.rank() != 0) {
+            return;
+        }
+        const fs::path file(s.checkpoint);
+        require(
+            !fs::exists(file) || s.force,
+            "checkpoint " + in_quotes(s.checkpoint) +
+                " exists: continue that run with --resume, or use --force to start afresh and replace it");
+        const fs::path folder = file.has_parent_path() ? file.parent_path() : fs::path(".");
+        require(fs::is_directory(folder), "cannot write checkpoint " + in_quotes(s.checkpoint) + ": folder " +
+                                              in_quotes(folder.string()) + " does not exist");
+    });
+}
+
+ResumeState load_resume_state(const mpi::Comm &world,
+                              const RunSettings &s,
+                              const Identity &identity,
+                              std::size_t modalities) {
+    int w_count = 0;
+    const io::CheckpointRecord record = io::read_checkpoint_record(world, s.checkpoint, w_count);
+    const std::string difference = io::identity_difference(record.identity, identity);
+    mpi::agree(world, difference.empty(),
+               "checkpoint " + in_quotes(s.checkpoint) +
+                   " is of another problem, not resuming: " + difference);
+    mpi::agree(world, w_count == static_cast<int>(std::max<std::size_t>(modalities, 1)),
+               "checkpoint " + in_quotes(s.checkpoint) + " has " + std::to_string(w_count) +
+                   " W factors for this run's " + std::to_string(std::max<std::size_t>(modalities, 1)));
+    ResumeState state;
+    mpi::agree_call(world, [&] { state = resume_state_from(record, s.checkpoint, modalities); });
+    mpi::agree(world, state.iterations <= s.max_iter,
+               "checkpoint " + in_quotes(s.checkpoint) + " has " + std::to_string(state.iterations) +
+                   " completed iterations, more than --max-iter " + std::to_string(s.max_iter) +
+                   "; give --max-iter " + std::to_string(state.iterations) + " or more");
+    return state;
+}
+
+void set_checkpointing(NmfOptions &opts,
+                       const mpi::Comm &world,
+                       const char *program,
+                       const RunSettings &s,
+                       double deadline_seconds,
+                       std::function<void(const ResumeState &)> save) {
+    opts.checkpoint_every = s.checkpoint_every;
+    opts.checkpoint_interval = s.checkpoint_interval;
+    opts.checkpoint_at_end = s.checkpointing;
+    opts.deadline_seconds = deadline_seconds;
+    opts.stop_requested = [] { return stop_signal() != 0; };
+    const bool warns = world.rank() == 0; // even with --quiet: the user counts on those checkpoints
+    opts.on_checkpoint = [save = std::move(save), warns, program](const ResumeState &state) {
+        try {
+            save(state);
+        } catch (const Error &e) {
+            if (state.stopping || !e.collective()) {
+                throw;
+            }
+            // Every rank caught the same collective error: warn once and keep the hours of work going.
+            if (warns) {
+                std::cerr << program << ": warning: checkpoint after iteration " << state.iterations
+                          << " not written (the previous one is kept): " << e.what() << "\n"
+                          << std::flush;
+            }
+        }
+    };
+}
+
+void report_stopped(const mpi::Comm &world, const char *program, const RunSettings &s, const NmfInfo &info) {
+    // The signal may have reached other ranks only: tell which one rank 0 saw, if any.
+    const int sig = mpi::allreduce_value(world, static_cast<int>(stop_signal()), mpi::Op::max);
+    if (world.rank() == 0) {
+        const std::string why =
+            info.stop_reason == "deadline"
+                ? std::string("the job's end time is near")
+                : (sig != 0 ? signal_name(sig) : std::string("a stop request")) + " received";
+        std::cerr << program << ": stopped after iteration " << info.iterations << " (" << why
+                  << "); checkpoint written to " << s.checkpoint
+                  << "; no output written. Rerun with --resume "
+                  << "to continue (exit status 4)\n"
+                  << std::flush;
+    }
+}
+
+template Identity input_identity<double>(const mpi::Comm &,
+                                         const std::string &,
+                                         const io::DatasetPath &,
+                                         const DistMatrix<double> &);
+template Identity input_identity<float>(const mpi::Comm &,
+                                        const std::string &,
+                                        const io::DatasetPath &,
+                                        const DistMatrix<float> &);
 
 std::string seconds_string(double seconds) {
     std::ostringstream out;

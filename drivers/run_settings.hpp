@@ -13,6 +13,7 @@
 #include "prism/algorithms/options.hpp"
 #include "prism/dist_matrix.hpp"
 #include "prism/grid.hpp"
+#include "prism/io/checkpoint.hpp"
 #include "prism/io/hdf5_matrix.hpp"
 #include "prism/mpi/comm.hpp"
 
@@ -37,10 +38,19 @@ struct RunSettings {
     bool quiet = false;
     bool force = false;
     std::string command_line;
+    // Checkpoint and restart (README "Checkpoint and restart").
+    std::string checkpoint;         ///< --checkpoint, default OUTPUT.ckpt.h5
+    int checkpoint_every = 0;       ///< iterations, 0: off
+    double checkpoint_interval = 0; ///< seconds, 0: off
+    bool resume = false;
+    /// Any checkpoint option given: the last iteration is checkpointed too, so the run can be extended.
+    bool checkpointing = false;
+    bool max_time_given = false;
 };
 
 /// Adds --rank --output --algorithm --max-iter --tol --seed --init --grid --block --precision
-/// --l1-w --l1-h --l2-w --l2-h --max-time --log-every --quiet --force, bound to `s`.
+/// --l1-w --l1-h --l2-w --l2-h --max-time --log-every --quiet --force --checkpoint --checkpoint-every
+/// --checkpoint-interval --resume, bound to `s`.
 void add_run_options(boost::program_options::options_description &options, RunSettings &s);
 
 /// Checks the values bound by add_run_options (after po::notify); throws prism::Error (local) with one
@@ -96,6 +106,70 @@ void write_run_attributes(io::Writer &out,
                           const NmfInfo &info,
                           double relative_error,
                           double t_start);
+
+// ------------------------------------------------------------------------ checkpoint, restart, signals
+
+using Identity = std::vector<std::pair<std::string, std::string>>;
+
+/// Installs (sigaction) the handlers of SIGTERM and SIGUSR1 that only record the signal, for
+/// stop_signal(). Local; drivers only (the library never touches signals).
+void install_stop_handlers();
+/// The last stop signal received by this rank (0: none). Local, async-signal-safe read.
+int stop_signal();
+/// "SIGTERM", "SIGUSR1" or "signal N".
+std::string signal_name(int sig);
+
+/// Seconds of iterating left before a batch job ends, from SLURM_JOB_END_TIME or PRISM_JOB_END_TIME (Unix
+/// epoch seconds; PRISM_ wins) minus a margin for the final checkpoint of max(60 s, 5 % of the time left
+/// at `t_start_epoch`), counted from now; 0 when neither is set or --max-time was given. May be
+/// negative-clamped to a tiny positive value (the run then stops after its first iteration). Rank 0's
+/// clock and environment, broadcast. Collective on `world`.
+double job_deadline_seconds(const mpi::Comm &world, const RunSettings &s, double t_start_epoch);
+
+/// The options that define the problem (k, algorithm, init, seed, precision, penalties), as identity entries.
+Identity problem_identity(const RunSettings &s);
+
+/// Identity entries of one input: file, dataset, shape, dtype (from metadata) and the checksum of the data
+/// as factorized (io::data_checksum). `label` prefixes the keys ("input", "modality rna"). Collective.
+template <typename T>
+Identity input_identity(const mpi::Comm &world,
+                        const std::string &label,
+                        const io::DatasetPath &path,
+                        const DistMatrix<T> &x);
+
+/// A ResumeState as a checkpoint record (with the identity), and back; `modalities` is the number of
+/// per-modality series for joint runs (0 for single NMF). Local.
+io::CheckpointRecord to_record(const Identity &identity, const ResumeState &state, std::size_t modalities);
+ResumeState
+resume_state_from(const io::CheckpointRecord &record, const std::string &path, std::size_t modalities);
+
+/// Before any data is read: with --resume the checkpoint must be a readable Prism checkpoint; without it an
+/// existing checkpoint is refused unless --force (a requeued job that forgot --resume must not overwrite
+/// hours of work with iteration 1); the checkpoint's folder must exist. Collective on `world`.
+void check_checkpoint_path(const mpi::Comm &world, const RunSettings &s);
+
+/// For --resume: reads the checkpoint's record, refuses (collective Error, one line) a missing, corrupt or
+/// foreign checkpoint (first differing identity entry named) or one with more iterations than --max-iter.
+/// Collective on `world`.
+ResumeState load_resume_state(const mpi::Comm &world,
+                              const RunSettings &s,
+                              const Identity &identity,
+                              std::size_t modalities);
+
+/// Sets the checkpoint cadence, the stop-signal poll and the job deadline of `opts` from `s`; `save` writes
+/// one checkpoint (collective). Call right before the factorization (the deadline counts from now).
+/// A periodic checkpoint that fails (a collective Error) is a warning on rank 0 and the run goes on, the
+/// previous checkpoint intact; a failing checkpoint that ends an interrupted run is an error.
+void set_checkpointing(NmfOptions &opts,
+                       const mpi::Comm &world,
+                       const char *program,
+                       const RunSettings &s,
+                       double deadline_seconds,
+                       std::function<void(const ResumeState &)> save);
+
+/// Rank 0's line for a run stopped at a checkpoint (signal or job deadline): what stopped it, where the
+/// checkpoint is, how to continue. Local.
+void report_stopped(const mpi::Comm &world, const char *program, const RunSettings &s, const NmfInfo &info);
 
 /// Seconds with 3 significant digits.
 std::string seconds_string(double seconds);

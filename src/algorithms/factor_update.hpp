@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -151,34 +152,73 @@ template <typename T> double trace(const T *a, gidx k) {
 }
 template <typename T> double trace(const std::vector<T> &a, gidx k) { return trace(a.data(), k); }
 
-// End of every outer iteration, identical for single and joint NMF: rank 0 decides whether to stop and
-// broadcasts the decision (no rank can leave the loop alone), history and the report are recorded.
+// End of every outer iteration, identical for single and joint NMF: rank 0 decides whether to stop, any rank
+// may ask to stop (a signal), one all-reduce shares both (no rank can leave the loop alone); history and the
+// report are recorded, and a checkpoint is handed out when due. begin() restores a resumed run's history.
 class IterationControl {
   public:
-    IterationControl(const mpi::Comm &comm, const NmfOptions &opts) : comm_(comm), opts_(opts), start_(MPI_Wtime()) {}
+    IterationControl(const mpi::Comm &comm, const NmfOptions &opts)
+        : comm_(comm), opts_(opts), start_(MPI_Wtime()), last_checkpoint_(start_) {}
 
     double start() const noexcept { return start_; }
 
+    /// Joint NMF adds its own carried state (per-modality history, pending traces) to every checkpoint.
+    std::function<void(ResumeState &)> add_to_checkpoint;
+
+    /// Before the loop: takes over a resumed run's iteration count, history and last objective (the next
+    /// tolerance test compares with it). Returns the first iteration to run. Collective on comm.
+    int begin(NmfInfo &info) {
+        const ResumeState &r = opts_.resume;
+        const auto n = static_cast<std::size_t>(std::max(r.iterations, 0));
+        mpi::agree(comm_,
+                   r.iterations >= 0 && r.history_relative_error.size() == n && r.history_seconds.size() == n,
+                   "resume state of " + std::to_string(r.iterations) + " iterations has a history of " +
+                       std::to_string(r.history_relative_error.size()) + " entries");
+        if (r.iterations > 0) {
+            info.iterations = r.iterations;
+            info.objective = r.objective;
+            info.relative_error = r.history_relative_error.back();
+            info.history_relative_error = r.history_relative_error;
+            info.history_seconds = r.history_seconds;
+            previous_objective_ = r.objective;
+        }
+        return r.iterations + 1;
+    }
+
     /// Collective on comm. Returns true when the loop must stop after iteration `it` (info.stop_reason set).
     bool end_iteration(int it, double t_iter, double objective, double relative_error, NmfInfo &info) {
-        int decision = go_on;
         const double now = MPI_Wtime();
+        // [0] rank 0's decision, [1] rank 0's seconds of this iteration, [2] stop requested on some rank,
+        // [3] a checkpoint due by rank 0's clock. Every value is >= 0 and only rank 0 sets [0], [1], [3],
+        // so a MAX all-reduce is rank 0's word for those and "any rank" for [2].
+        double shared[4] = {0, 0, 0, 0};
         if (comm_.rank() == 0) {
             const double change =
                 (previous_objective_ - objective) / std::max(std::abs(previous_objective_), 1e-300);
+            const double elapsed = now - start_, last = std::max(0.0, now - t_iter);
+            int decision = go_on;
             if (!std::isfinite(objective)) {
                 decision = stop_non_finite;
             } else if (opts_.tol > 0 && it > 1 && std::abs(change) < opts_.tol) {
                 decision = stop_tolerance;
-            } else if (opts_.max_seconds > 0 && now - start_ >= opts_.max_seconds) {
+            } else if (opts_.max_seconds > 0 && elapsed >= opts_.max_seconds) {
                 decision = stop_max_time;
-            } else if (opts_.stop_requested && opts_.stop_requested()) {
-                decision = stop_interrupted;
+            } else if (opts_.deadline_seconds > 0 && elapsed + last >= opts_.deadline_seconds) {
+                decision = stop_deadline; // the next iteration would not end in time
             }
+            shared[0] = decision;
+            shared[1] = last;
+            shared[3] =
+                opts_.checkpoint_interval > 0 && now - last_checkpoint_ >= opts_.checkpoint_interval ? 1 : 0;
         }
-        double seconds = now - t_iter;
-        mpi::bcast(comm_, &decision, 1, 0);
-        mpi::bcast(comm_, &seconds, 1, 0);
+        shared[2] = opts_.stop_requested && opts_.stop_requested() ? 1 : 0;
+        mpi::allreduce(comm_, shared, 4, mpi::Op::max);
+        int decision = static_cast<int>(shared[0]);
+        if (decision == go_on && shared[2] > 0) {
+            decision = stop_interrupted; // a finished run (tolerance, max-time) is not turned into an
+                                         // interrupted one
+        }
+        const double seconds = shared[1];
         mpi::agree(comm_, decision != stop_non_finite,
                    "the objective became non-finite at iteration " + std::to_string(it) +
                        " (overflow in the data scale?)");
@@ -191,10 +231,28 @@ class IterationControl {
         if (opts_.on_iteration) {
             opts_.on_iteration(IterationReport{it, relative_error, objective, seconds});
         }
+        const bool last = decision != go_on || it >= opts_.max_iter;
+        const bool checkpoint = (opts_.checkpoint_every > 0 && it % opts_.checkpoint_every == 0) ||
+                                shared[3] > 0 || decision == stop_interrupted || decision == stop_deadline ||
+                                (opts_.checkpoint_at_end && last);
+        if (checkpoint && opts_.on_checkpoint) {
+            ResumeState state;
+            state.iterations = it;
+            state.objective = objective;
+            state.history_relative_error = info.history_relative_error;
+            state.history_seconds = info.history_seconds;
+            state.stopping = decision == stop_interrupted || decision == stop_deadline;
+            if (add_to_checkpoint) {
+                add_to_checkpoint(state);
+            }
+            opts_.on_checkpoint(state);
+            last_checkpoint_ = MPI_Wtime();
+        }
         if (decision != go_on) {
             info.converged = decision == stop_tolerance;
             info.stop_reason = decision == stop_tolerance  ? "tolerance"
                                : decision == stop_max_time ? "max-time"
+                               : decision == stop_deadline ? "deadline"
                                                            : "interrupted";
             return true;
         }
@@ -223,11 +281,19 @@ class IterationControl {
     }
 
   private:
-    enum Decision : int { go_on = 0, stop_tolerance, stop_max_time, stop_interrupted, stop_non_finite };
+    enum Decision : int {
+        go_on = 0,
+        stop_tolerance,
+        stop_max_time,
+        stop_deadline,
+        stop_interrupted,
+        stop_non_finite
+    };
 
     const mpi::Comm &comm_;
     const NmfOptions &opts_;
     double start_;
+    double last_checkpoint_;
     double previous_objective_ = std::numeric_limits<double>::infinity();
 };
 

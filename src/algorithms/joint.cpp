@@ -12,7 +12,7 @@
 //                  ONE reduce-scatter within the grid column                          (n/pc) k
 //   H^T slab       <- per missingness pattern p: G_p = sum_{v in p} lambda_v G_Wv (at most 2^V patterns)
 //   G_H, masked G_Hv, objective pieces <- ONE all-reduce                              (1 + V_missing) k^2 + V + 2
-//   stop?          <- broadcast from rank 0 (detail::IterationControl, shared with nmf())
+//   stop?          <- 4-word all-reduce (detail::IterationControl, shared with nmf())
 //
 // Masking never touches X: products run over the observed local columns only (a gemm per run of observed
 // columns), so whatever a missing entry holds, NaN included, it is never read into a sum.
@@ -618,11 +618,26 @@ JointInfo joint_nmf(const std::vector<JointModality<T>> &mods,
     for (const auto &m : mods) {
         normalise = normalise && penalty_free(m.w);
     }
-    h_grams(lay, ht, ws, 0);
     detail::IterationControl control(comm, opts);
+    const int first = control.begin(info);
+    if (first > 1) { // resumed: the per-modality history, and the pending traces of iteration first - 1
+        mpi::agree(comm,
+                   opts.resume.history_modality_relative_error.size() == nv &&
+                       opts.resume.pending_modality_fit.size() == nv,
+                   "joint resume state has " + std::to_string(opts.resume.pending_modality_fit.size()) +
+                       " modalities, the problem " + std::to_string(nv));
+        info.history_modality_relative_error = opts.resume.history_modality_relative_error;
+        tr_gg = opts.resume.pending_modality_fit;
+    }
+    control.add_to_checkpoint = [&](ResumeState &state) {
+        state.history_modality_relative_error = info.history_modality_relative_error;
+        state.pending_modality_fit = tr_gg;
+    };
+    // A resumed run sizes the message as the loop does: the same reduction order, the same bits (see nmf()).
+    h_grams(lay, ht, ws, first > 1 ? static_cast<int>(2 + nv) : 0);
+    ws.gram_h.resize(lay.gram_h_extras_at);
 
-    int it = 1;
-    for (; it <= opts.max_iter; ++it) {
+    for (int it = first; it <= opts.max_iter; ++it) {
         const double t_iter = MPI_Wtime();
         // ---- W_v updates: G = H_v H_v^T, R = X_v H_v^T (observed samples of v only).
         w_side_products(mods, lay, w, ht, ws);

@@ -8,7 +8,7 @@
 //   (X^T W) slab <- reduce-scatter of X_ij^T W_i within the grid column (n/pc) k words
 //   H^T slab   <- local update with G = W^T W
 //   G_H, tr(W^T X H^T), penalties <- one all-reduce                     k^2 + 3 words
-//   stop?      <- one broadcast from rank 0 (so every rank takes the same decision)
+//   stop?      <- one 4-word all-reduce: rank 0's decision, any rank's stop request (a signal)
 //
 // The objective comes from ||X - WH||^2 = ||X||^2 - 2 tr(W^T X H^T) + tr(G_W G_H) using quantities the
 // iteration already has: X^T W (the H update's right-hand side) dotted with the new H^T slab.
@@ -105,10 +105,14 @@ template <typename T> NmfInfo nmf(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor
     ProductWorkspace<T> ws;
     std::vector<T> gram_w, gram_h, cross_w, cross_h, scratch;
     nnls::BppStats bpp;
-    gram_allreduce(ht, gram_h);
     detail::IterationControl control(comm, opts);
+    const int first = control.begin(info);
+    // A resumed run recomputes G_H in a message of the loop's size (k^2 + 3): the same reduction order,
+    // so the same bits as the uninterrupted run's G_H from the end of iteration first - 1.
+    gram_allreduce(ht, gram_h, first > 1 ? 3 : 0);
+    gram_h.resize(static_cast<std::size_t>(k * k));
 
-    for (int it = 1; it <= opts.max_iter; ++it) {
+    for (int it = first; it <= opts.max_iter; ++it) {
         const double t_iter = MPI_Wtime();
         // ---- W update: needs H H^T (gram_h) and X H^T restricted to my W rows.
         double t = MPI_Wtime();
@@ -155,7 +159,7 @@ template <typename T> NmfInfo nmf(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor
         gram_h.resize(static_cast<std::size_t>(k * k));
         const double relative_error = std::sqrt(fit2 / x_norm2_safe);
 
-        // ---- Stop? Rank 0 decides and tells everyone, so no rank can leave the loop alone.
+        // ---- Stop? Rank 0 decides, any rank may ask, all learn it together: no rank leaves the loop alone.
         if (control.end_iteration(it, t_iter, objective, relative_error, info)) {
             break;
         }

@@ -119,13 +119,14 @@ TEST(Traffic, OneIterationMovesExactlyTheDocumentedWords) {
             const Traffic t = per_iterations(grid, algorithm, m, n, k, iterations, sparse);
             // Per iteration: gather H^T over the grid column (local cols x k), reduce-scatter X H^T over the
             // grid row (local rows x k), the same two for the H update, two Gram all-reduces (k^2, and
-            // k^2 + 3 objective terms), then the stop decision and the iteration's seconds (1 + 1 words)
-            // and the agreement that the objective is finite (1 word).
+            // k^2 + 3 objective terms), then one all-reduce of rank 0's stop decision and seconds, any rank's
+            // stop request and rank 0's checkpoint clock (4 words), and the agreement that the objective is
+            // finite (1 word).
             const std::int64_t expected_words =
-                2 * (probe.local_rows() + probe.local_cols()) * k + (k * k) + (k * k + 3) + 1 + 1 + 1;
+                2 * (probe.local_rows() + probe.local_cols()) * k + (k * k) + (k * k + 3) + 4 + 1;
             EXPECT_EQ(t.words, iterations * expected_words)
                 << grid.shape_string() << " " << to_string(algorithm) << (sparse ? " sparse" : "");
-            EXPECT_EQ(t.calls, iterations * 9)
+            EXPECT_EQ(t.calls, iterations * 8)
                 << grid.shape_string() << " " << to_string(algorithm) << (sparse ? " sparse" : "");
         }
     }

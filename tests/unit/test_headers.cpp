@@ -5,6 +5,7 @@
 #include "prism/dist_matrix.hpp"
 #include "prism/error.hpp"
 #include "prism/grid.hpp"
+#include "prism/io/checkpoint.hpp"
 #include "prism/io/hdf5_handle.hpp"
 #include "prism/io/hdf5_matrix.hpp"
 #include "prism/linalg/sparse_products.hpp"
