@@ -77,8 +77,8 @@ prism_launcher() { # -> array prism_launch_cmd
 }
 
 # Runs COMMAND... in the background under the launcher and waits for it; SIGUSR1 (Slurm's --signal=B:USR1
-# warning, or `scancel --signal=USR1 --batch`) and SIGTERM reaching this batch shell are forwarded to the
-# launcher, which passes them to every rank. Sets prism_status and prism_signalled.
+# warning, or `scancel --signal=USR1 --batch`) and SIGTERM (time limit, preemption) reaching this batch shell
+# are forwarded to the launcher, which passes them to every rank. Sets prism_status and prism_signalled.
 prism_launch() {
     local pid count status
     prism_signalled=
@@ -86,8 +86,10 @@ prism_launch() {
     prism_forward() {
         prism_signalled=$1
         prism_traps=$((prism_traps + 1))
-        prism_log "received SIG$1, forwarding it to the ranks (checkpoint at the next iteration)"
-        kill -s "$1" "$pid" 2>/dev/null || true
+        # Always as SIGUSR1, which the drivers treat as SIGTERM: srun and mpirun forward USR1 to every rank,
+        # while mpirun answers a SIGTERM by killing the ranks (possibly mid-checkpoint).
+        prism_log "received SIG$1, forwarding SIGUSR1 to the ranks (checkpoint at the next iteration)"
+        kill -s USR1 "$pid" 2>/dev/null || true
     }
     trap 'prism_forward USR1' USR1
     trap 'prism_forward TERM' TERM

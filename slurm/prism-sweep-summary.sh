@@ -28,7 +28,10 @@ if [ -n "${PRISM_RANKS:-}" ]; then
     done
 else
     shopt -s nullglob
-    files=("$outdir"/k*-seed*.h5)
+    files=()
+    for f in "$outdir"/k*-seed*.h5; do
+        [[ $f =~ /k[0-9]+-seed[0-9]+\.h5$ ]] && files+=("$f") # not the checkpoints (*.h5.ckpt.h5)
+    done
 fi
 [ ${#files[@]} -gt 0 ] || {
     echo "prism-sweep-summary: error: no k*-seed*.h5 outputs in $outdir" >&2

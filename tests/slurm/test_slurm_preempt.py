@@ -115,7 +115,7 @@ if h.check("A: first checkpoint written while the job runs", wait_for_file(check
     log = h.log(f"prism-nmf-{job}.out")
     h.check(f"A: job {job} COMPLETED 0:0 after 1 requeue", fields.get("JobState") == "COMPLETED" and
             fields.get("ExitCode") == "0:0" and fields.get("Restarts") == "1", f"{fields}\n{log}")
-    h.check("A: the batch shell forwarded SIGUSR1", "received SIGUSR1" in log, log)
+    h.check("A: the batch shell forwarded SIGUSR1", "received SIGUSR1, forwarding" in log, log)
     h.check("A: the run stopped at a checkpoint and the job requeued itself", "requeueing job" in log, log)
     h.check("A: the restarted job resumed from the checkpoint", "resuming from" in log, log)
     end = [line for line in log.splitlines() if "PRISM_JOB_END_TIME=" in line]
