@@ -95,6 +95,7 @@ class Harness:
     def check(self, name, ok, detail=""):
         if ok:
             self.passes += 1
+            print(f"ok: {name}")
         else:
             self.failures += 1
             print(f"FAIL: {name}" + (f"\n  {detail}" if detail else ""))

@@ -29,13 +29,16 @@ if not driver_has_checkpointing(nmf):
 
 golub = os.path.join(h.data, "golub_esgolub.h5")
 script = os.path.join(h.slurm, "prism-nmf.sbatch")
-iterations = int(os.environ.get("PRISM_TEST_PREEMPT_ITERATIONS", "20000"))
-options = ["--max-iter", str(iterations), "--tol", "0", "--seed", "3", "--log-every", "0"]
+# Long enough that the signal lands mid-run: per-iteration time varies 20-fold between an idle machine
+# and a loaded one, so phase A starts short and grows the run (x5) when it finished before the signal.
+iterations = int(os.environ.get("PRISM_TEST_PREEMPT_ITERATIONS", "2000"))
 
-# The uninterrupted run, on the same 2 ranks, launched directly; in the background while Slurm works.
-reference = subprocess.Popen([h.mpiexec, "-n", "2"] + h.preflags +
-                             [nmf, "--input", golub, "--rank", "3", "--output", h.path("reference.h5")] + options,
-                             cwd=h.work, env=h.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+def options():
+    return ["--max-iter", str(iterations), "--tol", "0", "--seed", "3", "--log-every", "0"]
+
+
+reference = None
 
 
 def wait_for_file(path, job, timeout=90):
@@ -81,8 +84,9 @@ def kill_ranks(job):
 
 
 def reference_done():
+    """The uninterrupted run of `iterations`, on the same 2 ranks, launched directly."""
     if reference.returncode is None:
-        out, _ = reference.communicate(timeout=240)
+        out, _ = reference.communicate(timeout=300)
         assert reference.returncode == 0, out
 
 
@@ -102,14 +106,29 @@ def same_factors(path, name):
 
 
 # --- A. preemption: USR1 to the batch shell -> checkpoint, exit 4, requeue, resume --------------------------
-job = h.sbatch(["--ntasks=2", "--time=10", script, golub, "3", "preempt.h5"] + options,
-               {"PRISM_CHECKPOINT_EVERY": "20"})
 checkpoint = h.path("preempt.h5.ckpt.h5")
-submitted = time.time()
-if h.check("A: first checkpoint written while the job runs", wait_for_file(checkpoint, job),
-           h.log(f"prism-nmf-{job}.out")):
+for attempt in range(3):
+    for leftover in ("preempt.h5", "preempt.h5.ckpt.h5"):
+        if os.path.exists(h.path(leftover)):
+            os.remove(h.path(leftover))
+    job = h.sbatch(["--ntasks=2", "--time=10", script, golub, "3", "preempt.h5"] + options(),
+                   {"PRISM_CHECKPOINT_EVERY": "20"})
+    submitted = time.time()
+    if not h.check("A: first checkpoint written while the job runs", wait_for_file(checkpoint, job),
+                   h.log(f"prism-nmf-{job}.out")):
+        break
     subprocess.run(["scancel", "--signal=USR1", "--batch", job], env=h.env, check=True, timeout=30)
-    fields = h.wait(job, timeout=60, until=lambda j: int(j.get("Restarts", "0")) >= 1)
+    fields = h.wait(job, timeout=60, until=lambda j: int(j.get("Restarts", "0")) >= 1 or
+                    j.get("JobState") in ("COMPLETED", "FAILED", "CANCELLED"))
+    if fields.get("Restarts") == "0" and fields.get("JobState") == "COMPLETED":
+        print(f"A: {iterations} iterations ended before the signal landed; trying {5 * iterations}")
+        iterations *= 5
+        continue
+    break
+reference = subprocess.Popen([h.mpiexec, "-n", "2"] + h.preflags +
+                             [nmf, "--input", golub, "--rank", "3", "--output", h.path("reference.h5")] + options(),
+                             cwd=h.work, env=h.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+if h.check("A: the job was requeued", fields.get("Restarts") == "1", str(fields)):
     h.check("A: checkpoint intact after the signal", checkpoint_intact(checkpoint))
     fields = h.wait(job, timeout=240)
     log = h.log(f"prism-nmf-{job}.out")
@@ -130,14 +149,13 @@ for attempt in range(3):
     env = {"PRISM_CHECKPOINT_EVERY": "1"}
     if attempt > 0:
         env["PRISM_RESUME"] = "1"
-    job = h.sbatch(["--ntasks=2", script, golub, "3", "killed.h5"] + options, env)
+    job = h.sbatch(["--ntasks=2", script, golub, "3", "killed.h5"] + options(), env)
     before = os.path.getmtime(checkpoint) if os.path.exists(checkpoint) else 0
-    # Wait for a checkpoint newer than the last one, then a little more: with a checkpoint every iteration
-    # the kill most likely lands mid-write.
+    # Wait for a checkpoint newer than the last one: with a checkpoint every iteration the kill most likely
+    # lands in the middle of the next write.
     deadline = time.time() + 90
     while time.time() < deadline and not (os.path.exists(checkpoint) and os.path.getmtime(checkpoint) > before):
         time.sleep(0.02)
-    time.sleep(0.3)
     # SIGKILL to every rank at once (scancel --signal=KILL would cancel the job: SIGTERM first).
     killed = kill_ranks(job)
     h.check(f"B{attempt}: ranks of job {job} killed with SIGKILL", killed >= 2, f"{killed} killed")
@@ -151,7 +169,7 @@ for attempt in range(3):
     print(f"B{attempt}: killed in state {fields.get('JobState')}; files left by the write in progress: "
           f"{leftovers or 'none'}")
 
-job = h.sbatch(["--ntasks=2", script, golub, "3", "killed.h5"] + options,
+job = h.sbatch(["--ntasks=2", script, golub, "3", "killed.h5"] + options(),
                {"PRISM_RESUME": "1", "PRISM_CHECKPOINT_EVERY": "1000"})
 fields = h.wait(job, timeout=240)
 log = h.log(f"prism-nmf-{job}.out")
