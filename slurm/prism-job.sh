@@ -147,15 +147,40 @@ prism_run() {
         prism_log "note: $driver_name was built without checkpointing: no checkpoint, no resume"
     fi
 
+    # A signal before the run even started: the job is about to end or be preempted. Starting would only be
+    # cut short (and a requeue could loop), so stop here; a checkpoint, if any, stays.
+    if [ -n "${prism_early_signal:-}" ]; then
+        prism_log "received SIG$prism_early_signal before the run started (is the time limit longer than the" \
+            "--signal lead time + 60 s?): not starting; resubmit with PRISM_RESUME=1 to continue"
+        exit 4
+    fi
+    local stamp_before
+    stamp_before=$(prism_stamp "${checkpoint:-}")
     prism_launch "$driver" --output "$output" "${args[@]}"
     local status=$prism_status
-    # 4: stopped at a checkpoint (signal or job end near). A run killed by a forwarded signal before it could
-    # checkpoint (e.g. still starting) is treated alike: the next run resumes or starts afresh.
-    if [ "$status" = 4 ] || { [ -n "$prism_signalled" ] && [ "$status" != 0 ] && [ "$status" != 2 ]; }; then
+    # 4: stopped at a checkpoint (signal or job end near): requeue, the next run resumes.
+    if [ "$status" = 4 ]; then
         prism_requeue "$status"
+    fi
+    # Killed by a forwarded signal before its handlers were in place (still starting up): requeue only if a
+    # checkpoint was written meanwhile. Otherwise a restart would meet the same signal at the same point
+    # (Slurm checks --signal every 30 s and may warn up to a minute early, so a time limit shorter than the
+    # warning lead + 60 s signals every restart at once) and the job would requeue itself in a loop.
+    if [ -n "$prism_signalled" ] && [ "$status" != 0 ] && [ "$status" != 2 ]; then
+        if [ -n "${checkpoint:-}" ] && [ "$(prism_stamp "$checkpoint")" != "$stamp_before" ]; then
+            prism_requeue "$status"
+        fi
+        prism_log "the run ended with status $status after SIG$prism_signalled, before writing a checkpoint: not" \
+            "requeueing. Is the time limit longer than the --signal lead time + 60 s?"
     fi
     prism_log "$driver_name exited with status $status"
     exit "$status"
+}
+
+# The checkpoint's modification time (nanoseconds), or nothing: did this run write one?
+prism_stamp() { # FILE
+    [ -n "$1" ] && [ -f "$1" ] && stat -c %y "$1"
+    return 0
 }
 
 prism_requeue() { # STATUS
