@@ -141,7 +141,9 @@ prism_run() {
         elif [ "${PRISM_RESUME:-0}" = 1 ]; then
             prism_die 2 "PRISM_RESUME=1 but there is no checkpoint $checkpoint"
         elif [ -f "$checkpoint" ]; then
-            prism_log "note: $checkpoint exists from an earlier run; starting afresh (PRISM_RESUME=1 continues it)"
+            # The driver refuses to overwrite it (hours of work) without --resume or --force.
+            prism_log "note: $checkpoint exists from an earlier run: PRISM_RESUME=1 continues it; remove it" \
+                "(or pass --force) to start afresh"
         fi
     else
         prism_log "note: $driver_name was built without checkpointing: no checkpoint, no resume"
