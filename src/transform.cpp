@@ -13,7 +13,15 @@ template <typename T> void log1p_in_place(DistMatrix<T> &a) {
     }
 }
 
+template <typename T> void log1p_in_place(SparseDistMatrix<T> &a) {
+    for (T &v : a.values()) {
+        v = std::log1p(v);
+    }
+}
+
 template void log1p_in_place<double>(DistMatrix<double> &);
+template void log1p_in_place<double>(SparseDistMatrix<double> &);
+template void log1p_in_place<float>(SparseDistMatrix<float> &);
 template void log1p_in_place<float>(DistMatrix<float> &);
 
 } // namespace prism

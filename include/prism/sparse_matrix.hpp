@@ -58,6 +58,8 @@ template <typename T> class SparseDistMatrix {
     /// Stored entries on this rank (explicit zeros count). Local.
     lidx local_nnz() const noexcept { return block_.nnz(); }
     const CsrBlock<T> &block() const noexcept { return block_; }
+    /// The stored values, for in-place entry-wise transforms (log1p): the sparsity structure stays fixed.
+    std::vector<T> &values() noexcept { return block_.values; }
     gidx global_row(lidx i_loc) const noexcept { return row_dist_.to_global(i_loc, grid_->my_row()); }
     gidx global_col(lidx j_loc) const noexcept { return col_dist_.to_global(j_loc, grid_->my_col()); }
     /// Prefix counts of stored entries per local column (local_cols() + 1 values, last = local_nnz()),

@@ -5,11 +5,14 @@
 /// published C1A/C1B classes into one with 0.70).
 
 #include "prism/dist_matrix.hpp"
+#include "prism/sparse_matrix.hpp"
 
 namespace prism {
 
 /// x <- log(1 + x) for every stored entry (0 stays exactly 0, so zero rows, columns and sparsity
 /// survive). For non-negative data. Local: no communication.
 template <typename T> void log1p_in_place(DistMatrix<T> &a);
+/// Same on the stored values of a sparse matrix (unstored entries are zeros and stay so). Local.
+template <typename T> void log1p_in_place(SparseDistMatrix<T> &a);
 
 } // namespace prism

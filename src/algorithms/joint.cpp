@@ -399,8 +399,10 @@ std::vector<double> validate_joint_input(const std::vector<JointModality<T>> &mo
         double sums[5] = {0, 0, 0, 0, 0}; // NaN, Inf, negative, nonzero counts; sum of squares
         std::int64_t first[3] = {none, none, none};
         double first_negative = 0;
+        const BlockCyclic &row_dist = x.row_dist(), &col_dist = x.col_dist();
+        const int my_row = x.grid().my_row(), my_col = x.grid().my_col();
         auto visit = [&](double a, lidx i, lidx j) {
-            const std::int64_t at = x.global_row(i) * n + x.global_col(j);
+            const std::int64_t at = row_dist.to_global(i, my_row) * n + col_dist.to_global(j, my_col);
             const int kind = std::isnan(a) ? 0 : std::isinf(a) ? 1 : a < 0 ? 2 : -1;
             if (kind >= 0) {
                 sums[kind] += 1;

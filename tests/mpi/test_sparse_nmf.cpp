@@ -17,6 +17,7 @@
 #include "prism/matrix_stats.hpp"
 #include "prism/mpi/collectives.hpp"
 #include "prism/permutation.hpp"
+#include "prism/transform.hpp"
 #include "support/fixtures.hpp"
 #include "support/mpi_test_env.hpp"
 #include "support/random.hpp"
@@ -560,4 +561,98 @@ TEST(SparseNmf, ManyEmptyColumnsWithNndsvdAndLargeK) {
         }
     }
     EXPECT_GT(empty_columns, 200);
+}
+
+TEST(SparseJoint, StoredValuesOfMissingSamplesAreIgnoredAndBadOnesNamed) {
+    Grid grid(world(), choose_grid_shape(world().size()));
+    const gidx m = 20, n = 30;
+    std::vector<char> observed(static_cast<std::size_t>(n), 1);
+    observed[4] = 0;
+    // NaN stored in missing sample 4: never read. NaN stored at (11, 9), an observed sample: refused.
+    const auto base = masked_planted(0.3);
+    const auto missing_nan = [&](gidx i, gidx j) { return j == 4 && i == 3 ? NAN : base(i, j); };
+    const auto observed_nan = [&](gidx i, gidx j) { return j == 9 && i == 11 ? NAN : missing_nan(i, j); };
+    DistMatrix<double> dense(grid, 15, n, 4, 4);
+    test::fill(dense, [](gidx i, gidx j) { return 1.0 + test::uniform_at(8, i, j); });
+    auto message = [&](const SparseDistMatrix<double> &x) {
+        std::vector<JointModality<double>> mods{{&x, observed, 1.0, {}, "rna"},
+                                                {&dense, {}, 1.0, {}, "atac"}};
+        try {
+            validate_joint_input(mods, 3);
+        } catch (const Error &e) {
+            return std::string(e.what());
+        }
+        return std::string("accepted");
+    };
+    EXPECT_EQ(message(test::sparse_matrix<double>(grid, m, n, 4, 4, missing_nan)), "accepted");
+    const std::string bad = message(test::sparse_matrix<double>(grid, m, n, 4, 4, observed_nan));
+    EXPECT_NE(
+        bad.find("modality 'rna' has 1 NaN entries in observed samples; the first is at row 11, column 9"),
+        std::string::npos)
+        << bad;
+}
+
+TEST(SparseJoint, PermutedModalitiesGiveTheUnpermutedRunRelabelled) {
+    const gidx n = 48, k = 3;
+    const std::uint64_t seed = 21;
+    const auto f0 = masked_planted(0.1);
+    const auto f1 = [](gidx i, gidx j) { return 0.2 + test::uniform_at(78, i, j); };
+    // Rows of each modality and the shared samples permuted; every modality's IndexOrigin has the same cols.
+    const IndexOrigin o0 = permutation_origin(seed, 40, n), o1 = permutation_origin(seed + 1, 25, n);
+    const IndexOrigin o1_shared{o1.rows, o0.cols};
+    const auto p0 = [&](gidx i, gidx j) { return f0(o0.row(i), o0.col(j)); };
+    const auto p1 = [&](gidx i, gidx j) { return f1(o1_shared.row(i), o1_shared.col(j)); };
+    for (GridShape shape : test::all_grid_shapes(world().size())) {
+        Grid grid(world(), shape);
+        const SparseDistMatrix<double> s0 = test::sparse_matrix<double>(grid, 40, n, 4, 4, f0);
+        const SparseDistMatrix<double> q0 = test::sparse_matrix<double>(grid, 40, n, 4, 4, p0);
+        DistMatrix<double> d1(grid, 25, n, 4, 4), e1(grid, 25, n, 4, 4);
+        test::fill(d1, f1);
+        test::fill(e1, p1);
+        JointOptions opts;
+        opts.algorithm = Algorithm::hals;
+        opts.max_iter = 12;
+        opts.tol = 0;
+        auto solve = [&](MatrixPtr<double> a, MatrixPtr<double> b, const std::vector<IndexOrigin> &origins) {
+            std::vector<JointModality<double>> mods{{a, {}, 1.0, {}, "a"}, {b, {}, 1.0, {}, "b"}};
+            std::vector<Factor<double>> w = make_joint_w(mods, k);
+            Factor<double> ht(*mods[0].x, FactorSide::ht, k);
+            initialize_random_joint(mods, w, ht, 5, origins);
+            joint_nmf(mods, w, ht, opts);
+            return std::vector<std::vector<double>>{test::gather_global(w[0]), test::gather_global(w[1]),
+                                                    test::gather_global(ht)};
+        };
+        const auto plain = solve(&s0, &d1, {});
+        const auto perm = solve(&q0, &e1, {o0, o1_shared});
+        // Un-permute: permuted row r of modality v is original row origin.rows[r].
+        auto back = [k](const std::vector<double> &f, const std::vector<gidx> &origin_of) {
+            std::vector<double> out(f.size());
+            for (std::size_t r = 0; r < origin_of.size(); ++r) {
+                for (gidx l = 0; l < k; ++l) {
+                    out[static_cast<std::size_t>(origin_of[r] * k + l)] =
+                        f[r * static_cast<std::size_t>(k) + l];
+                }
+            }
+            return out;
+        };
+        EXPECT_LT(max_rel_diff(back(perm[0], o0.rows), plain[0]), 1e-10) << grid.shape_string();
+        EXPECT_LT(max_rel_diff(back(perm[1], o1.rows), plain[1]), 1e-10) << grid.shape_string();
+        EXPECT_LT(max_rel_diff(back(perm[2], o0.cols), plain[2]), 1e-10) << grid.shape_string();
+    }
+}
+
+TEST(SparseStats, Log1pOnStoredValuesEqualsTheDenseTransform) {
+    Grid grid(world(), choose_grid_shape(world().size()));
+    const auto f = [](gidx i, gidx j) { return masked_planted(0.2)(i, j) * 100.0; };
+    DistMatrix<double> d(grid, 40, 30, 4, 4);
+    test::fill(d, f);
+    SparseDistMatrix<double> s = test::sparse_matrix<double>(grid, 40, 30, 4, 4, f, some_zeros);
+    log1p_in_place(d);
+    log1p_in_place(s);
+    const MatrixStats a = compute_stats(d), b = compute_stats(s);
+    EXPECT_EQ(a.nonzeros, b.nonzeros); // zeros, stored or not, stay zeros
+    EXPECT_GT(b.nonzeros, 0);
+    EXPECT_EQ(a.max, b.max);
+    EXPECT_NEAR(a.sum_squares, b.sum_squares, 1e-12 * a.sum_squares);
+    EXPECT_LT(b.max, std::log1p(100.0 * 3.05)); // transformed, not the raw counts
 }

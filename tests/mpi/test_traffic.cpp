@@ -80,21 +80,26 @@ int MPI_Reduce_scatter(const void *send,
 namespace {
 
 // Traffic of `iterations` iterations of NMF on an m x n matrix, with set-up excluded: the difference of a
-// run of 2*iterations and one of `iterations`.
-Traffic per_iterations(const Grid &grid, Algorithm algorithm, gidx m, gidx n, gidx k, int iterations) {
+// run of 2*iterations and one of `iterations`. `sparse`: X held as a SparseDistMatrix (30 % stored), which
+// must move exactly the same words: only the local products differ.
+Traffic per_iterations(const Grid &grid, Algorithm algorithm, gidx m, gidx n, gidx k, int iterations,
+                       bool sparse = false) {
     Traffic runs[2];
     for (int r = 0; r < 2; ++r) {
-        DistMatrix<double> x(grid, m, n, 5, 3);
-        test::fill(x, [](gidx i, gidx j) { return 0.1 + test::uniform_at(5, i, j); });
+        DistMatrix<double> dense(grid, m, n, 5, 3);
+        test::fill(dense, [](gidx i, gidx j) { return 0.1 + test::uniform_at(5, i, j); });
+        const SparseDistMatrix<double> sp = test::sparse_matrix<double>(
+            grid, m, n, 5, 3, [](gidx i, gidx j) { return test::uniform_at(6, i, j) < 0.3 ? 1.0 : 0.0; });
+        const MatrixRef<double> x = sparse ? MatrixRef<double>(sp) : MatrixRef<double>(dense);
         Factor<double> w(x, FactorSide::w, k), ht(x, FactorSide::ht, k);
-        initialize_random(x, w, ht, 1);
+        initialize_random<double>(x, w, ht, 1);
         NmfOptions opts;
         opts.algorithm = algorithm;
         opts.tol = 0;
         opts.max_iter = iterations * (r + 1);
         traffic = {};
         counting = true;
-        nmf(x, w, ht, opts);
+        nmf<double>(x, w, ht, opts);
         counting = false;
         runs[r] = traffic;
     }
@@ -106,19 +111,22 @@ Traffic per_iterations(const Grid &grid, Algorithm algorithm, gidx m, gidx n, gi
 TEST(Traffic, OneIterationMovesExactlyTheDocumentedWords) {
     for (GridShape shape : test::all_grid_shapes(world().size())) {
         Grid grid(world(), shape);
-        for (Algorithm algorithm : {Algorithm::hals, Algorithm::anls_bpp, Algorithm::mu}) {
+        for (Algorithm algorithm : {Algorithm::hals, Algorithm::anls_bpp, Algorithm::mu})
+        for (bool sparse : {false, true}) {
             const gidx m = 53, n = 31, k = 4;
             const int iterations = 3;
             DistMatrix<double> probe(grid, m, n, 5, 3);
-            const Traffic t = per_iterations(grid, algorithm, m, n, k, iterations);
+            const Traffic t = per_iterations(grid, algorithm, m, n, k, iterations, sparse);
             // Per iteration: gather H^T over the grid column (local cols x k), reduce-scatter X H^T over the
             // grid row (local rows x k), the same two for the H update, two Gram all-reduces (k^2, and
             // k^2 + 3 objective terms), then the stop decision and the iteration's seconds (1 + 1 words)
             // and the agreement that the objective is finite (1 word).
             const std::int64_t expected_words =
                 2 * (probe.local_rows() + probe.local_cols()) * k + (k * k) + (k * k + 3) + 1 + 1 + 1;
-            EXPECT_EQ(t.words, iterations * expected_words) << grid.shape_string() << " " << to_string(algorithm);
-            EXPECT_EQ(t.calls, iterations * 9) << grid.shape_string() << " " << to_string(algorithm);
+            EXPECT_EQ(t.words, iterations * expected_words)
+                << grid.shape_string() << " " << to_string(algorithm) << (sparse ? " sparse" : "");
+            EXPECT_EQ(t.calls, iterations * 9)
+                << grid.shape_string() << " " << to_string(algorithm) << (sparse ? " sparse" : "");
         }
     }
 }
