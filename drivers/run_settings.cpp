@@ -58,7 +58,7 @@ std::string in_quotes(const std::string &text) {
     return "'" + text + "'";
 }
 
-void add_run_options(po::options_description &options, RunSettings &s) {
+void add_run_options(po::options_description &options, RunSettings &s, const std::string &formats) {
     options.add_options()("rank,k", po::value(&s.k), "factorization rank k >= 1 (required)")(
         "output,o", po::value(&s.output), "HDF5 file to write (required; refused if it exists, see --force)")(
         "algorithm,a", po::value(&s.algorithm_text)->default_value("hals"), "hals | anls-bpp | mu")(
@@ -66,9 +66,9 @@ void add_run_options(po::options_description &options, RunSettings &s) {
         "tol", po::value(&s.tol)->default_value(1e-4, "1e-4"),
         "stop when the objective's relative decrease over one iteration is below this (0: never)")(
         "seed", po::value(&s.seed)->default_value(1), "seed of the random initialization (>= 0)")(
-        "init", po::value(&s.init_text)->default_value("random"), "random | nndsvd | nndsvda")(
-        "grid", po::value(&s.grid_text)->default_value("auto"),
-        "process grid PRxPC with PR * PC = number of ranks, or auto")(
+        "init", po::value(&s.init_text)->default_value("random"),
+        "random | nndsvd | nndsvda")("grid", po::value(&s.grid_text)->default_value("auto"),
+                                     "process grid PRxPC with PR * PC = number of ranks, or auto")(
         "block", po::value(&s.block_text)->default_value("64"), "distribution block MB or MBxNB")(
         "precision", po::value(&s.precision_text)->default_value("double"),
         "double | float (float halves memory and time; outputs are float32)")(
@@ -81,7 +81,15 @@ void add_run_options(po::options_description &options, RunSettings &s) {
         "log-every", po::value(&s.log_every)->default_value(10),
         "print one progress line every N iterations on rank 0 (0: none)")(
         "quiet,q", po::bool_switch(&s.quiet), "print nothing but errors")(
-        "force,f", po::bool_switch(&s.force), "overwrite an existing output file");
+        "force,f", po::bool_switch(&s.force), "overwrite an existing output file")(
+        "output-format", po::value(&s.output_format)->default_value("prism"),
+        (formats +
+         " (prism: Prism's HDF5 layout; h5ad / h5mu: AnnData / MuData with the factors in obsm and varm, "
+         "for scanpy and muon)")
+            .c_str())(
+        "permute", po::bool_switch(&s.permute),
+        "sparse inputs: relabel rows and columns by a random permutation of --seed on read, so clustered "
+        "non-zeros spread evenly over the ranks; the outputs are in the file's order");
 }
 
 void check_run_settings(const po::variables_map &vm, RunSettings &s) {
@@ -108,14 +116,17 @@ void check_run_settings(const po::variables_map &vm, RunSettings &s) {
         parse_grid_shape(s.grid_text); // throws "invalid grid ..." on bad text
     }
     parse_block(s.block_text, s.mb, s.nb);
+    require(s.output_format == "prism" || s.output_format == "h5ad" || s.output_format == "h5mu",
+            "invalid --output-format " + in_quotes(s.output_format) + ": expected prism, h5ad or h5mu");
 }
 
 std::string shell_join(int argc, char **argv) {
     std::string line;
     for (int i = 0; i < argc; ++i) {
         const std::string arg = argv[i];
-        const bool plain = !arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                                 "0123456789-_=+./:,@%") == std::string::npos;
+        const bool plain =
+            !arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                  "0123456789-_=+./:,@%") == std::string::npos;
         std::string word = arg;
         if (!plain) {
             word = "'";
@@ -152,7 +163,8 @@ void check_output_path(const mpi::Comm &world, const std::string &output, bool f
 void write_atomically(const mpi::Comm &world,
                       const std::string &output,
                       bool force,
-                      const std::function<void(io::Writer &)> &contents) {
+                      const std::function<void(io::Writer &)> &contents,
+                      const std::function<void(const std::string &)> &serial_finish) {
     std::int64_t pid = ::getpid();
     mpi::bcast(world, &pid, 1, 0);
     const std::string tmp = output + ".tmp-" + std::to_string(pid);
@@ -167,6 +179,13 @@ void write_atomically(const mpi::Comm &world,
         io::Writer out(world, tmp, /*overwrite=*/true);
         contents(out);
         out.close();
+        if (serial_finish) {
+            mpi::agree_call(world, [&] {
+                if (world.rank() == 0) {
+                    serial_finish(tmp);
+                }
+            });
+        }
     } catch (const Error &e) {
         if (e.collective()) {
             remove_tmp();
@@ -244,8 +263,8 @@ void ProgressLog::iteration(const IterationReport &r, const std::string &extra) 
             std::ostringstream line;
             line << std::setw(8) << r.iteration << std::setw(14) << std::fixed << std::setprecision(8)
                  << r.relative_error << std::setw(13) << std::scientific << std::setprecision(3)
-                 << r.relative_error - previous_error_ << std::setw(12) << std::defaultfloat << std::setprecision(4)
-                 << window_seconds_ / window_iterations_ << extra << "\n";
+                 << r.relative_error - previous_error_ << std::setw(12) << std::defaultfloat
+                 << std::setprecision(4) << window_seconds_ / window_iterations_ << extra << "\n";
             std::cout << line.str() << std::flush;
         }
         window_seconds_ = 0;

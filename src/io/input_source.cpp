@@ -334,7 +334,8 @@ void describe_hdf5_object(hid_t file, InputSource &src, const std::string &objec
     const std::string parent = object.substr(0, object.find_last_of('/'));
     switch (kind_of(file, object)) {
     case Kind::none:
-        throw Error(in_quotes(src.file) + ": no dataset or group " + in_quotes(object));
+        throw Error(in_quotes(src.file) + ": no dataset " + in_quotes(object) +
+                    " (nor a sparse matrix group of that name)");
     case Kind::dataset: {
         const auto dims = dataset_dims(file, object);
         src.format = InputFormat::hdf5_dense;
