@@ -332,7 +332,8 @@ int factorize(const mpi::Comm &world, const Settings &s, const Grid &grid, doubl
             out.write_vector("/history/relative_error", info.history_relative_error);
             out.write_vector("/history/seconds", info.history_seconds);
             write_run_attributes(out, s, grid, info, relative_error, t_start);
-            out.write_attribute("input", s.input_text);
+            out.write_attribute("input", s.source.format == io::InputFormat::hdf5_dense ? s.input.str()
+                                                                                        : s.input_text);
             out.write_attribute("input_format", io::to_string(s.source.format));
             out.write_attribute("orientation", s.source.orientation);
         });

@@ -310,6 +310,19 @@ expect_error("permute a dense input", "--permute relabels sparse inputs", 2, "--
              "--permute")
 expect_error("h5mu output from prism-nmf", "--output-format h5mu is for joint runs", 2, "--input", dense_input,
              "--rank", "2", "--output-format", "h5mu")
+with h5py.File(path("dup.h5mu"), "w") as f:  # ROBUSTNESS 11: a duplicated sample within a modality
+    enc(f, "MuData", "0.1.0")
+    g = f.create_group("mod").create_group("rna")
+    enc(g, "anndata", "0.1.0")
+    g["X"] = rna[:, :4].T
+    dataframe(g, "obs", ["s1", "s2", "s2", "s3"])
+    dataframe(g, "var", rna_names)
+expect_error("h5mu duplicate obs names", "duplicated names: 's2'", 2, "--input", path("dup.h5mu"), "--rank", "2",
+             program="prism-joint")
+expect_error("h5mu unknown modality", "no modality 'atac' under /mod", 2, "--input", path("study.h5mu"),
+             "--modalities", "rna,atac", "--rank", "2", program="prism-joint")
+expect_error("h5ad output from prism-joint", "--output-format h5ad is for single-matrix runs", 2, "--input",
+             path("study.h5mu"), "--rank", "2", "--output-format", "h5ad", program="prism-joint")
 # ROBUSTNESS 3: a sparse input with no stored entries at all.
 status, stdout, stderr, _ = run("prism-nmf", 4, "--input", csr_file("empty.h5", np.zeros(0), np.zeros(0, np.int32),
                                                                      np.zeros(11, np.int64), (10, 8)),
