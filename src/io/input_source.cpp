@@ -332,6 +332,13 @@ bool is_anndata_group(hid_t file, const std::string &group) {
 void describe_hdf5_object(hid_t file, InputSource &src, const std::string &object) {
     src.object = object;
     const std::string parent = object.substr(0, object.find_last_of('/'));
+    // FILE.h5ad:/X (or FILE.h5mu:/mod/rna/X) names an AnnData's X: oriented and named as the AnnData.
+    const std::string owner = parent.empty() ? "/" : parent;
+    if (object.size() >= 2 && object.compare(object.size() - 2, 2, "/X") == 0 &&
+        is_anndata_group(file, owner) && kind_of(file, join_path(owner, "obs")) == Kind::group) {
+        describe_anndata_local(file, src, owner);
+        return;
+    }
     switch (kind_of(file, object)) {
     case Kind::none:
         throw Error(in_quotes(src.file) + ": no dataset " + in_quotes(object) +

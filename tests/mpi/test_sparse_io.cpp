@@ -488,6 +488,10 @@ TEST(SparseIo, AnnDataAnd10xLayoutsAreDetectedOrientedAndNamed) {
             << a.orientation;
         expect_equals(io::read_sparse_source<double>(grid, a, 4, 3), value_at, "h5ad " + grid.shape_string());
         EXPECT_EQ(io::read_unique_names(world(), h5ad, a.col_names, N), cells);
+        const io::InputSource named_x = io::describe_input(world(), h5ad + ":/X"); // X named: still AnnData
+        EXPECT_EQ(named_x.format, io::InputFormat::anndata);
+        EXPECT_TRUE(named_x.transpose);
+        EXPECT_EQ(named_x.rows, M);
 
         const io::InputSource d = io::describe_input(world(), h5ad + ":/mod/dense");
         EXPECT_FALSE(d.sparse);
