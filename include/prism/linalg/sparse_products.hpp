@@ -7,7 +7,11 @@
 ///   side w  (X_ij H_j^T, mr x k): rows split between threads, balanced by nonzeros (row_ptr bisection);
 ///   side ht (X_ij^T W_i, nc x k): the scatter is split by *column ranges*, balanced by nonzeros with the
 ///     block's column prefix counts; each thread walks every row and finds its column range in it by
-///     binary search (columns are sorted within a row), so each output row has exactly one writer.
+///     binary search (columns are sorted within a row), so each output row has exactly one writer. The
+///     searches are not cached: 2 log2(row length) compares per row and thread, against the row's
+///     k-wide updates (< 1 % at k = 30), and no per-row state to store.
+/// Measured against thread-private local_cols x k accumulators reduced afterwards (bench/README.md), the
+/// column ranges were faster and need no extra memory.
 /// Sums run in T, entry by entry in stored order for a given output row and thread count.
 
 #include "prism/factor.hpp"
