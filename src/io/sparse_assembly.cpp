@@ -11,29 +11,24 @@ namespace prism::io {
 
 namespace {
 
-// Bytes a rank sends or receives per all-to-all round: MPI counts and displacements are int.
-constexpr std::int64_t round_bytes = std::int64_t{1} << 30;
-
-// Sends send[d] to rank d for every d and returns what every rank sent to this one, in source order.
-// All ranks run the same number of rounds; in a round, the pair (s -> d) moves its next
-// ceil(count(s -> d) / rounds) entries, so every rank can compute what it receives from the counts alone.
+// Sends send_count[d] entries of `flat` (grouped by destination, in rank order) to each rank d and returns
+// what every rank sent to this one, in source order. All ranks run the same number of rounds; in a round,
+// the pair (s -> d) moves its next ceil(count(s -> d) / rounds) entries, so every rank can compute what it
+// receives from the counts alone. One round (the usual case) moves straight between the two buffers.
 template <typename E>
-std::vector<E> exchange_entries(const mpi::Comm &comm, const std::vector<std::vector<E>> &send) {
-    const int p = comm.size();
-    std::vector<std::int64_t> send_count(static_cast<std::size_t>(p)),
-        recv_count(static_cast<std::size_t>(p));
-    std::int64_t send_total = 0;
-    for (int d = 0; d < p; ++d) {
-        send_count[static_cast<std::size_t>(d)] =
-            static_cast<std::int64_t>(send[static_cast<std::size_t>(d)].size());
-        send_total += send_count[static_cast<std::size_t>(d)];
-    }
-    // count(s -> me) for every s
+std::vector<E> exchange_entries(const mpi::Comm &comm,
+                                const std::vector<E> &flat,
+                                const std::vector<std::int64_t> &send_count,
+                                std::int64_t round_bytes) {
+    const auto up = static_cast<std::size_t>(comm.size());
+    std::vector<std::int64_t> recv_count(up), send_at(up, 0), recv_at(up, 0);
     MPI_Alltoall(send_count.data(), 1, MPI_INT64_T, recv_count.data(), 1, MPI_INT64_T, comm.get());
-    std::int64_t recv_total = 0;
-    for (auto c : recv_count) {
-        recv_total += c;
+    for (std::size_t d = 1; d < up; ++d) {
+        send_at[d] = send_at[d - 1] + send_count[d - 1];
+        recv_at[d] = recv_at[d - 1] + recv_count[d - 1];
     }
+    const std::int64_t send_total = send_at[up - 1] + send_count[up - 1];
+    const std::int64_t recv_total = recv_at[up - 1] + recv_count[up - 1];
     const std::int64_t bytes = std::max(send_total, recv_total) * static_cast<std::int64_t>(sizeof(E));
     const std::int64_t rounds = std::max<std::int64_t>(
         1, mpi::allreduce_value(comm, (bytes + round_bytes - 1) / round_bytes, mpi::Op::max));
@@ -42,50 +37,51 @@ std::vector<E> exchange_entries(const mpi::Comm &comm, const std::vector<std::ve
         const std::int64_t first = std::min(count, round * per_round(count));
         return std::make_pair(first, std::min(count, first + per_round(count)));
     };
+    const auto in_bytes = [](std::int64_t entries, const char *what) {
+        return narrow<int>(entries * static_cast<std::int64_t>(sizeof(E)), what);
+    };
 
-    std::vector<E> received(static_cast<std::size_t>(recv_total));
-    std::vector<std::int64_t> recv_at(static_cast<std::size_t>(p), 0); // where source s's entries go
-    for (int s = 1; s < p; ++s) {
-        recv_at[static_cast<std::size_t>(s)] =
-            recv_at[static_cast<std::size_t>(s - 1)] + recv_count[static_cast<std::size_t>(s - 1)];
-    }
-    std::vector<E> staging;
-    std::vector<int> scounts(static_cast<std::size_t>(p)), sdispls(static_cast<std::size_t>(p));
-    std::vector<int> rcounts(static_cast<std::size_t>(p)), rdispls(static_cast<std::size_t>(p));
-    std::vector<E> rstaging;
+    std::vector<E> received(static_cast<std::size_t>(std::max<std::int64_t>(recv_total, 1)));
+    std::vector<int> scounts(up), sdispls(up), rcounts(up), rdispls(up);
+    std::vector<E> staging, rstaging;
     for (std::int64_t round = 0; round < rounds; ++round) {
-        staging.clear();
-        std::int64_t rtotal = 0;
-        for (int d = 0; d < p; ++d) {
-            const auto ud = static_cast<std::size_t>(d);
-            const auto [a, b] = slice(send_count[ud], round);
-            sdispls[ud] =
-                narrow<int>(static_cast<std::int64_t>(staging.size() * sizeof(E)), "all-to-all send offset");
-            scounts[ud] =
-                narrow<int>((b - a) * static_cast<std::int64_t>(sizeof(E)), "all-to-all send count");
-            staging.insert(staging.end(), send[ud].begin() + a, send[ud].begin() + b);
-            const auto [ra, rb] = slice(recv_count[ud], round);
-            rdispls[ud] =
-                narrow<int>(rtotal * static_cast<std::int64_t>(sizeof(E)), "all-to-all receive offset");
-            rcounts[ud] =
-                narrow<int>((rb - ra) * static_cast<std::int64_t>(sizeof(E)), "all-to-all receive count");
+        std::int64_t stotal = 0, rtotal = 0;
+        for (std::size_t d = 0; d < up; ++d) {
+            const auto [a, b] = slice(send_count[d], round);
+            const auto [ra, rb] = slice(recv_count[d], round);
+            sdispls[d] = in_bytes(rounds == 1 ? send_at[d] : stotal, "all-to-all send offset");
+            scounts[d] = in_bytes(b - a, "all-to-all send count");
+            rdispls[d] = in_bytes(rounds == 1 ? recv_at[d] : rtotal, "all-to-all receive offset");
+            rcounts[d] = in_bytes(rb - ra, "all-to-all receive count");
+            stotal += b - a;
             rtotal += rb - ra;
         }
-        rstaging.resize(static_cast<std::size_t>(std::max<std::int64_t>(rtotal, 1)));
-        if (staging.empty()) {
-            staging.resize(1);
+        const E *send = flat.empty() ? received.data() : flat.data(); // any valid pointer when nothing goes
+        E *recv = received.data();
+        if (rounds > 1) { // pack this round's slices; receive into a staging buffer
+            staging.clear();
+            for (std::size_t d = 0; d < up; ++d) {
+                const auto [a, b] = slice(send_count[d], round);
+                staging.insert(staging.end(), flat.begin() + send_at[d] + a, flat.begin() + send_at[d] + b);
+            }
+            staging.resize(std::max<std::size_t>(staging.size(), 1));
+            rstaging.resize(static_cast<std::size_t>(std::max<std::int64_t>(rtotal, 1)));
+            send = staging.data();
+            recv = rstaging.data();
         }
-        MPI_Alltoallv(staging.data(), scounts.data(), sdispls.data(), MPI_BYTE, rstaging.data(),
-                      rcounts.data(), rdispls.data(), MPI_BYTE, comm.get());
-        std::int64_t at = 0;
-        for (int s = 0; s < p; ++s) {
-            const auto us = static_cast<std::size_t>(s);
-            const auto [ra, rb] = slice(recv_count[us], round);
-            std::copy(rstaging.begin() + at, rstaging.begin() + at + (rb - ra),
-                      received.begin() + recv_at[us] + ra);
-            at += rb - ra;
+        MPI_Alltoallv(send, scounts.data(), sdispls.data(), MPI_BYTE, recv, rcounts.data(), rdispls.data(),
+                      MPI_BYTE, comm.get());
+        if (rounds > 1) {
+            std::int64_t at = 0;
+            for (std::size_t s = 0; s < up; ++s) {
+                const auto [ra, rb] = slice(recv_count[s], round);
+                std::copy(rstaging.begin() + at, rstaging.begin() + at + (rb - ra),
+                          received.begin() + recv_at[s] + ra);
+                at += rb - ra;
+            }
         }
     }
+    received.resize(static_cast<std::size_t>(recv_total));
     return received;
 }
 
@@ -107,16 +103,21 @@ SparseDistMatrix<T> assemble_sparse(const Grid &grid,
                                     std::vector<Entry<T>> &&entries,
                                     const std::string &name,
                                     const std::vector<gidx> &origin_row,
-                                    const std::vector<gidx> &origin_col) {
+                                    const std::vector<gidx> &origin_col,
+                                    std::int64_t round_bytes) {
     const mpi::Comm &comm = grid.comm();
     BlockCyclic rows, cols;
     mpi::agree_call(comm, [&] {
         rows = BlockCyclic(m, mb, grid.rows());
         cols = BlockCyclic(n, nb, grid.cols());
     });
-    // Local entries keep global indices until they arrive; `bad` is the first one outside m x n.
+    // Group the entries by destination rank (counting sort), checking the range on the way.
+    const auto up = static_cast<std::size_t>(comm.size());
+    const auto dest = [&](const Entry<T> &e) {
+        return static_cast<std::size_t>(rows.owner(e.row) * grid.cols() + cols.owner(e.col));
+    };
     std::string bad;
-    std::vector<std::vector<Entry<T>>> send(static_cast<std::size_t>(comm.size()));
+    std::vector<std::int64_t> count(up, 0);
     for (const Entry<T> &e : entries) {
         if (e.row < 0 || e.row >= m || e.col < 0 || e.col >= n) {
             if (bad.empty()) {
@@ -125,12 +126,20 @@ SparseDistMatrix<T> assemble_sparse(const Grid &grid,
             }
             continue;
         }
-        send[static_cast<std::size_t>(rows.owner(e.row) * grid.cols() + cols.owner(e.col))].push_back(e);
+        ++count[dest(e)];
     }
     mpi::agree(comm, bad.empty(), bad);
+    std::vector<std::int64_t> at(up, 0);
+    for (std::size_t d = 1; d < up; ++d) {
+        at[d] = at[d - 1] + count[d - 1];
+    }
+    std::vector<Entry<T>> flat(entries.size());
+    for (const Entry<T> &e : entries) {
+        flat[static_cast<std::size_t>(at[dest(e)]++)] = e;
+    }
     std::vector<Entry<T>>().swap(entries);
-    std::vector<Entry<T>> mine = exchange_entries(comm, send);
-    std::vector<std::vector<Entry<T>>>().swap(send);
+    std::vector<Entry<T>> mine = exchange_entries(comm, flat, count, std::max<std::int64_t>(round_bytes, 1));
+    std::vector<Entry<T>>().swap(flat);
 
     std::sort(mine.begin(), mine.end(), [](const Entry<T> &a, const Entry<T> &b) {
         return a.row != b.row ? a.row < b.row : a.col < b.col;
@@ -171,7 +180,8 @@ template SparseDistMatrix<double> assemble_sparse<double>(const Grid &,
                                                           std::vector<Entry<double>> &&,
                                                           const std::string &,
                                                           const std::vector<gidx> &,
-                                                          const std::vector<gidx> &);
+                                                          const std::vector<gidx> &,
+                                                          std::int64_t);
 template SparseDistMatrix<float> assemble_sparse<float>(const Grid &,
                                                         gidx,
                                                         gidx,
@@ -180,6 +190,7 @@ template SparseDistMatrix<float> assemble_sparse<float>(const Grid &,
                                                         std::vector<Entry<float>> &&,
                                                         const std::string &,
                                                         const std::vector<gidx> &,
-                                                        const std::vector<gidx> &);
+                                                        const std::vector<gidx> &,
+                                                        std::int64_t);
 
 } // namespace prism::io

@@ -15,6 +15,7 @@
 #include "prism/io/compressed_reader.hpp"
 #include "prism/io/input_source.hpp"
 #include "prism/io/matrix_market.hpp"
+#include "prism/io/sparse_assembly.hpp"
 #include "prism/io/transposed_reader.hpp"
 #include "prism/mpi/collectives.hpp"
 #include "prism/permutation.hpp"
@@ -693,5 +694,33 @@ TEST(SparseIo, RelabelledFactorRowsLandAtTheirTargetsOnEveryGrid) {
             }
             EXPECT_EQ(wrong, 0) << grid.shape_string();
         }
+    }
+}
+
+TEST(SparseIo, EntriesReachTheirOwnersInOneOrManyBoundedRounds) {
+    // Every rank holds an arbitrary share of the entries (rows i = rank mod P, in reverse order); tiny
+    // round sizes force many all-to-all rounds (the > 2 GiB path), and the result is the same matrix.
+    const int p = world().size(), r = world().rank();
+    for (const GridShape shape : test::all_grid_shapes(p)) {
+        Grid grid(world(), shape);
+        for (const std::int64_t round_bytes : {std::int64_t{1} << 30, std::int64_t{100}, std::int64_t{1}}) {
+            std::vector<io::Entry<double>> entries;
+            for (gidx i = M - 1; i >= 0; --i) {
+                for (gidx j = 0; j < N; ++j) {
+                    if (i % p == r && value_at(i, j) != 0) {
+                        entries.push_back({i, j, value_at(i, j)});
+                    }
+                }
+            }
+            const auto a = io::assemble_sparse<double>(grid, M, N, 4, 3, std::move(entries), "entries", {},
+                                                       {}, round_bytes);
+            expect_equals(a, value_at, grid.shape_string() + " round bytes " + std::to_string(round_bytes));
+        }
+        std::vector<io::Entry<double>> outside = {{r == p - 1 ? M : 0, 0, 1.0}};
+        EXPECT_TRUE(contains(expect_collective_error([&] {
+                                 io::assemble_sparse<double>(grid, M, N, 4, 3, std::move(outside), "'f'");
+                             }),
+                             p == 1 ? "'f': entry (row 37, column 0) lies outside the 37 x 23 matrix"
+                                    : "lies outside the 37 x 23 matrix"));
     }
 }

@@ -27,6 +27,7 @@ template <typename T> struct Entry {
 /// same prism::Error on every rank naming `name` and the position (`origin_row` / `origin_col`, when not
 /// empty, give the index to report for a relabelled row / column: the file's own index).
 /// `entries` is consumed (memory: this rank's share of the non-zeros, twice at most, during the exchange).
+/// `round_bytes` bounds the bytes a rank sends or receives per all-to-all round (tests use small ones).
 template <typename T>
 SparseDistMatrix<T> assemble_sparse(const Grid &grid,
                                     gidx m,
@@ -36,6 +37,7 @@ SparseDistMatrix<T> assemble_sparse(const Grid &grid,
                                     std::vector<Entry<T>> &&entries,
                                     const std::string &name,
                                     const std::vector<gidx> &origin_row = {},
-                                    const std::vector<gidx> &origin_col = {});
+                                    const std::vector<gidx> &origin_col = {},
+                                    std::int64_t round_bytes = std::int64_t{1} << 30);
 
 } // namespace prism::io
