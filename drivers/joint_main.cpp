@@ -397,6 +397,16 @@ Study study_from_mudata(const mpi::Comm &world, const Settings &s) {
         for (std::size_t c = 0; c < samples_of[v].size(); ++c) {
             src.file_col[static_cast<std::size_t>(column_of[samples_of[v][c]])] = static_cast<gidx>(c);
         }
+        bool shared = study.modalities.size() == 1;
+        for (std::size_t u = 0; u < study.modalities.size() && !shared; ++u) {
+            const std::set<std::string> other(samples_of[u].begin(), samples_of[u].end());
+            shared = u != v && std::any_of(samples_of[v].begin(), samples_of[v].end(),
+                                           [&](const std::string &n) { return other.count(n) > 0; });
+        }
+        mpi::agree(world, shared,
+                   "modality " + in_quotes(src.name) + " (" + src.source.label() +
+                       ") has no sample in common with the other modalities: check the obs names (first: " +
+                       in_quotes(samples_of[v].empty() ? std::string() : samples_of[v].front()) + ")");
     }
     return study;
 }

@@ -319,6 +319,16 @@ with h5py.File(path("dup.h5mu"), "w") as f:  # ROBUSTNESS 11: a duplicated sampl
     dataframe(g, "var", rna_names)
 expect_error("h5mu duplicate obs names", "duplicated names: 's2'", 2, "--input", path("dup.h5mu"), "--rank", "2",
              program="prism-joint")
+with h5py.File(path("disjoint.h5mu"), "w") as f:  # no sample in common: never silently concatenated
+    enc(f, "MuData", "0.1.0")
+    for key, obs in (("a", ["s1", "s2"]), ("b", ["s3", "s4"])):
+        g = f["/"].require_group("mod").create_group(key)
+        enc(g, "anndata", "0.1.0")
+        g["X"] = rna[:3, :2].T
+        dataframe(g, "obs", obs)
+        dataframe(g, "var", rna_names[:3])
+expect_error("h5mu modalities without a common sample", "has no sample in common", 2, "--input",
+             path("disjoint.h5mu"), "--rank", "1", program="prism-joint")
 expect_error("h5mu unknown modality", "no modality 'atac' under /mod", 2, "--input", path("study.h5mu"),
              "--modalities", "rna,atac", "--rank", "2", program="prism-joint")
 expect_error("h5ad output from prism-joint", "--output-format h5ad is for single-matrix runs", 2, "--input",
