@@ -7,6 +7,9 @@
 //                                           (--samples-dataset); samples are aligned by name, their
 //                                           union is the column set and each modality's mask marks
 //                                           the samples it has
+//   --input STUDY.h5mu [--modalities a,b]  MuData: each /mod/<name> AnnData is a modality (cells x genes,
+//                                           read transposed), samples aligned by their obs names
+// Any --input may be any format prism-nmf reads (h5ad, 10x, CSR/CSC group, mtx); sparse ones stay sparse.
 // Order of work, as prism-nmf: options, output path, metadata of every modality (shapes, names,
 // alignment), the grid, the data and its values, then the factorization and one atomic write.
 
@@ -17,6 +20,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -28,11 +32,16 @@
 #include "prism/algorithms/joint.hpp"
 #include "prism/dist_matrix.hpp"
 #include "prism/factor.hpp"
+#include "prism/factor_relabel.hpp"
 #include "prism/grid.hpp"
 #include "prism/io/checkpoint.hpp"
+#include "prism/io/anndata_writer.hpp"
 #include "prism/io/factor_io.hpp"
 #include "prism/io/hdf5_matrix.hpp"
+#include "prism/io/input_source.hpp"
+#include "prism/linalg/sparse_products.hpp"
 #include "prism/mpi/collectives.hpp"
+#include "prism/permutation.hpp"
 #include "prism/transform.hpp"
 #include "run_settings.hpp"
 
@@ -53,6 +62,7 @@ struct Settings : RunSettings {
 // One modality as the files describe it, before any data is read.
 struct ModalitySource {
     std::string name;
+    io::InputSource source; ///< format, orientation, names
     io::DatasetPath x;
     std::string row_names; ///< dataset path, empty if absent
     gidx rows = 0, cols = 0;
@@ -92,21 +102,27 @@ std::string parent_of(const std::string &dataset) {
 
 bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) {
     po::options_description visible(
-        "Usage: mpirun -np P prism-joint --input STUDY.h5 [--modalities a,b] --rank K --output OUT.h5 [options]\n"
-        "       mpirun -np P prism-joint --input A.h5:/X --name a --input B.h5:/X --name b --rank K --output OUT.h5\n\n"
-        "Joint NMF of several omics matrices over the same samples: X_v ~= W_v H, one W_v per modality and one\n"
-        "shared H, minimising sum_v lambda_v ||M_v o (X_v - W_v H)||^2 where M_v masks the samples modality v\n"
+        "Usage: mpirun -np P prism-joint --input STUDY.h5 [--modalities a,b] --rank K --output OUT.h5 "
+        "[options]\n"
+        "       mpirun -np P prism-joint --input A.h5:/X --name a --input B.h5:/X --name b --rank K --output "
+        "OUT.h5\n\n"
+        "Joint NMF of several omics matrices over the same samples: X_v ~= W_v H, one W_v per modality and "
+        "one\n"
+        "shared H, minimising sum_v lambda_v ||M_v o (X_v - W_v H)||^2 where M_v masks the samples modality "
+        "v\n"
         "does not have. Writes /H (k x n), /sample_names, /W/<modality>, /row_names/<modality>, the history\n"
         "and the run's parameters to OUT.h5.\n\nOptions");
     visible.add_options()("help,h", "print this help and exit")(
         "input,i", po::value(&s.inputs)->composing(),
-        "STUDY.h5 (one group per modality), or FILE[:DATASET] once per modality with --name")(
-        "name", po::value(&s.names)->composing(), "name of the modality given by the preceding --input")(
+        "STUDY.h5 (one group per modality) or STUDY.h5mu (MuData), or FILE[:DATASET] once per modality with "
+        "--name (any format prism-nmf reads)")("name", po::value(&s.names)->composing(),
+                                               "name of the modality given by the preceding --input")(
         "modalities", po::value(&s.modalities_text),
         "with a study file: the modalities to use, in order, comma-separated (default: the file's "
         "'modalities' attribute, else every group holding an X)")(
         "samples-dataset", po::value(&s.samples_dataset)->default_value("col_names"),
-        "with --input/--name pairs: each modality's sample names, a dataset next to its matrix (or an absolute "
+        "with --input/--name pairs: each modality's sample names, a dataset next to its matrix (or an "
+        "absolute "
         "path in its file)")(
         "weights", po::value(&s.weights_text)->default_value("auto"),
         "auto (1/||X_v||^2 over observed samples, so every modality counts equally) | equal | w1,w2,... "
@@ -118,7 +134,7 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         "log1p", po::value(&s.log1p_text),
         "modalities to transform by log(1 + x) after reading (comma-separated names, or all): counts and "
         "expression values, whose few largest features would otherwise dominate the fit");
-    add_run_options(visible, s);
+    add_run_options(visible, s, "prism | h5mu");
     po::variables_map vm;
     mpi::agree_call(world, [&] {
         try {
@@ -131,8 +147,9 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
             return;
         }
         if (s.inputs.empty()) {
-            throw Error("no input given: --input STUDY.h5, or --input FILE:DATASET --name NAME per modality (see "
-                        "--help)");
+            throw Error(
+                "no input given: --input STUDY.h5, or --input FILE:DATASET --name NAME per modality (see "
+                "--help)");
         }
         check_run_settings(vm, s);
         if (!s.names.empty() && s.names.size() != s.inputs.size()) {
@@ -143,7 +160,11 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
             throw Error("several --input files need a --name each (e.g. --input rna.h5:/X --name rna)");
         }
         if (!s.names.empty() && vm.count("modalities")) {
-            throw Error("--modalities picks groups of one study file; with --input/--name pairs, list the pairs");
+            throw Error(
+                "--modalities picks groups of one study file; with --input/--name pairs, list the pairs");
+        }
+        if (s.output_format == "h5ad") {
+            throw Error("--output-format h5ad is for single-matrix runs; a joint run writes prism or h5mu");
         }
         if (s.top < 0) {
             throw Error("--top must be >= 0, got " + std::to_string(s.top));
@@ -203,16 +224,18 @@ Study study_from_file(const mpi::Comm &world, const Settings &s) {
         }
     }
     mpi::agree(world, !available.empty(),
-               in_quotes(file) + ": no modality found (expected groups holding an X dataset, e.g. /rna/X); for "
-                                 "a single matrix use prism-nmf, or name it with --input FILE:DATASET --name NAME");
+               in_quotes(file) +
+                   ": no modality found (expected groups holding an X dataset, e.g. /rna/X); for "
+                   "a single matrix use prism-nmf, or name it with --input FILE:DATASET --name NAME");
     std::vector<std::string> chosen;
     if (!s.modalities_text.empty()) {
         chosen = split_commas(s.modalities_text);
     } else {
         chosen = io::read_string_attribute(world, file, "/", "modalities");
-        const bool usable = !chosen.empty() && std::all_of(chosen.begin(), chosen.end(), [&](const std::string &m) {
-            return std::find(available.begin(), available.end(), m) != available.end();
-        });
+        const bool usable =
+            !chosen.empty() && std::all_of(chosen.begin(), chosen.end(), [&](const std::string &m) {
+                return std::find(available.begin(), available.end(), m) != available.end();
+            });
         if (!usable) {
             chosen = available;
         }
@@ -220,7 +243,8 @@ Study study_from_file(const mpi::Comm &world, const Settings &s) {
     std::set<std::string> unique;
     for (const auto &m : chosen) {
         mpi::agree(world, std::find(available.begin(), available.end(), m) != available.end(),
-                   in_quotes(file) + ": no modality " + in_quotes(m) + " (found: " + join(available, ", ") + ")");
+                   in_quotes(file) + ": no modality " + in_quotes(m) + " (found: " + join(available, ", ") +
+                       ")");
         mpi::agree(world, unique.insert(m).second, "--modalities names " + in_quotes(m) + " twice");
     }
     if (io::dataset_exists(world, file, "/sample_names")) {
@@ -228,7 +252,8 @@ Study study_from_file(const mpi::Comm &world, const Settings &s) {
         std::size_t count = 0;
         const std::string dups = duplicates_of(study.sample_names, count);
         mpi::agree(world, count == 0,
-                   in_quotes(file) + ":/sample_names has " + std::to_string(count) + " duplicated names: " + dups);
+                   in_quotes(file) + ":/sample_names has " + std::to_string(count) +
+                       " duplicated names: " + dups);
     }
     for (const auto &m : chosen) {
         ModalitySource src;
@@ -236,13 +261,16 @@ Study study_from_file(const mpi::Comm &world, const Settings &s) {
         src.x = {file, "/" + m + "/X"};
         std::tie(src.rows, src.cols) = inspect_matrix(world, src.x);
         if (study.modalities.empty()) {
-            study.samples = study.sample_names.empty() ? src.cols : static_cast<gidx>(study.sample_names.size());
+            study.samples =
+                study.sample_names.empty() ? src.cols : static_cast<gidx>(study.sample_names.size());
         }
         mpi::agree(world, src.cols == study.samples,
-                   in_quotes(file) + ":" + src.x.dataset + " has " + std::to_string(src.cols) + " samples (columns) but " +
+                   in_quotes(file) + ":" + src.x.dataset + " has " + std::to_string(src.cols) +
+                       " samples (columns) but " +
                        (study.sample_names.empty() ? in_quotes(study.modalities.front().x.dataset) + " has "
                                                    : std::string("/sample_names lists ")) +
-                       std::to_string(study.samples) + "; every modality of a study file has all samples, in order");
+                       std::to_string(study.samples) +
+                       "; every modality of a study file has all samples, in order");
         if (io::dataset_exists(world, file, "/" + m + "/row_names")) {
             src.row_names = "/" + m + "/row_names";
         }
@@ -264,10 +292,19 @@ Study study_from_pairs(const mpi::Comm &world, const Settings &s) {
                    "invalid --name " + in_quotes(src.name) + ": a modality name is non-empty and has no '/'");
         mpi::agree(world, names.insert(src.name).second, "--name " + in_quotes(src.name) + " is given twice");
         src.x = io::parse_dataset_path(s.inputs[v]);
-        std::tie(src.rows, src.cols) = inspect_matrix(world, src.x);
+        src.source = io::describe_input(world, s.inputs[v]);
+        if (src.source.format == io::InputFormat::hdf5_dense) {
+            std::tie(src.rows, src.cols) = inspect_matrix(world, src.x);
+        } else {
+            src.x = {src.source.file, src.source.object};
+            src.rows = src.source.rows;
+            src.cols = src.source.cols;
+        }
         const std::string group = parent_of(src.x.dataset);
         const std::string samples_path =
-            s.samples_dataset.front() == '/' ? s.samples_dataset : group + "/" + s.samples_dataset;
+            !src.source.col_names.empty() && s.samples_dataset == "col_names"
+                ? src.source.col_names
+                : (s.samples_dataset.front() == '/' ? s.samples_dataset : group + "/" + s.samples_dataset);
         const std::string where = in_quotes(src.x.file) + ":" + src.x.dataset;
         mpi::agree(world, io::dataset_exists(world, src.x.file, samples_path),
                    where + " (" + src.name + "): no sample names at " + in_quotes(samples_path) +
@@ -279,9 +316,11 @@ Study study_from_pairs(const mpi::Comm &world, const Settings &s) {
         std::size_t count = 0;
         const std::string dups = duplicates_of(samples, count);
         mpi::agree(world, count == 0,
-                   in_quotes(src.x.file) + ":" + samples_path + " (" + src.name + ") has " + std::to_string(count) +
-                       " duplicated sample names: " + dups);
-        if (io::dataset_exists(world, src.x.file, group + "/row_names")) {
+                   in_quotes(src.x.file) + ":" + samples_path + " (" + src.name + ") has " +
+                       std::to_string(count) + " duplicated sample names: " + dups);
+        if (!src.source.row_names.empty()) {
+            src.row_names = src.source.row_names;
+        } else if (io::dataset_exists(world, src.x.file, group + "/row_names")) {
             src.row_names = group + "/row_names";
         }
         for (const auto &name : samples) {
@@ -309,11 +348,68 @@ Study study_from_pairs(const mpi::Comm &world, const Settings &s) {
                 shared = std::any_of(samples_of[v].begin(), samples_of[v].end(),
                                      [&](const std::string &n) { return other.count(n) > 0; });
             }
-            mpi::agree(world, shared,
-                       "modality " + in_quotes(src.name) + " (" + src.x.str() +
-                           ") has no sample in common with the other modalities: check the sample names (first: " +
-                           in_quotes(samples_of[v].front()) + ")");
+            mpi::agree(
+                world, shared,
+                "modality " + in_quotes(src.name) + " (" + src.x.str() +
+                    ") has no sample in common with the other modalities: check the sample names (first: " +
+                    in_quotes(samples_of[v].front()) + ")");
         }
+    }
+    return study;
+}
+
+// A MuData file: each /mod/<name> (AnnData, cells x genes) is a modality, samples aligned by obs names.
+// The same alignment as --input/--name pairs. Collective on `world`.
+Study study_from_mudata(const mpi::Comm &world, const Settings &s) {
+    const std::string file = s.inputs[0];
+    const std::vector<std::string> available = io::mudata_modalities(world, file);
+    const std::vector<std::string> chosen =
+        s.modalities_text.empty() ? available : split_commas(s.modalities_text);
+    Study study;
+    std::map<std::string, gidx> column_of;
+    std::vector<std::vector<std::string>> samples_of;
+    std::set<std::string> unique;
+    for (const auto &m : chosen) {
+        mpi::agree(world, std::find(available.begin(), available.end(), m) != available.end(),
+                   in_quotes(file) + ": no modality " + in_quotes(m) +
+                       " under /mod (found: " + join(available, ", ") + ")");
+        mpi::agree(world, unique.insert(m).second, "--modalities names " + in_quotes(m) + " twice");
+        ModalitySource src;
+        src.name = m;
+        src.source = io::describe_anndata(world, file, "/mod/" + m);
+        src.x = {file, src.source.object};
+        src.rows = src.source.rows;
+        src.cols = src.source.cols;
+        src.row_names = src.source.row_names;
+        mpi::agree(world, !src.source.col_names.empty(),
+                   in_quotes(file) + ":/mod/" + m +
+                       " has no obs names; MuData modalities are aligned by them");
+        std::vector<std::string> samples = io::read_unique_names(world, file, src.source.col_names, src.cols);
+        for (const auto &name : samples) {
+            if (column_of.emplace(name, static_cast<gidx>(study.sample_names.size())).second) {
+                study.sample_names.push_back(name);
+            }
+        }
+        samples_of.push_back(std::move(samples));
+        study.modalities.push_back(src);
+    }
+    study.samples = static_cast<gidx>(study.sample_names.size());
+    for (std::size_t v = 0; v < study.modalities.size(); ++v) {
+        ModalitySource &src = study.modalities[v];
+        src.file_col.assign(static_cast<std::size_t>(study.samples), -1);
+        for (std::size_t c = 0; c < samples_of[v].size(); ++c) {
+            src.file_col[static_cast<std::size_t>(column_of[samples_of[v][c]])] = static_cast<gidx>(c);
+        }
+        bool shared = study.modalities.size() == 1;
+        for (std::size_t u = 0; u < study.modalities.size() && !shared; ++u) {
+            const std::set<std::string> other(samples_of[u].begin(), samples_of[u].end());
+            shared = u != v && std::any_of(samples_of[v].begin(), samples_of[v].end(),
+                                           [&](const std::string &n) { return other.count(n) > 0; });
+        }
+        mpi::agree(world, shared,
+                   "modality " + in_quotes(src.name) + " (" + src.source.label() +
+                       ") has no sample in common with the other modalities: check the obs names (first: " +
+                       in_quotes(samples_of[v].empty() ? std::string() : samples_of[v].front()) + ")");
     }
     return study;
 }
@@ -321,7 +417,8 @@ Study study_from_pairs(const mpi::Comm &world, const Settings &s) {
 // The `top` largest entries of each row of H (k x n) over all ranks: (value, sample) pairs, descending.
 // Collective on the grid.
 template <typename T>
-std::vector<std::vector<std::pair<double, gidx>>> top_samples(const mpi::Comm &world, const Factor<T> &ht, int top) {
+std::vector<std::vector<std::pair<double, gidx>>>
+top_samples(const mpi::Comm &world, const Factor<T> &ht, int top) {
     const gidx k = ht.k();
     std::vector<double> mine; // per factor: top (value, sample) pairs, padded with (-1, -1)
     for (gidx l = 0; l < k; ++l) {
@@ -369,7 +466,8 @@ std::vector<int> sample_clusters(const mpi::Comm &world,
     for (std::size_t v = 0; v < w.size(); ++v) {
         for (lidx r = 0; r < w[v].rows(); ++r) {
             for (gidx l = 0; l < ht.k(); ++l) {
-                scale[l] += mods[v].weight * static_cast<double>(w[v].at(r, l)) * static_cast<double>(w[v].at(r, l));
+                scale[l] +=
+                    mods[v].weight * static_cast<double>(w[v].at(r, l)) * static_cast<double>(w[v].at(r, l));
             }
         }
     }
@@ -388,7 +486,8 @@ std::vector<int> sample_clusters(const mpi::Comm &world,
         mine.push_back(static_cast<double>(ht.global_index(r)));
         mine.push_back(best);
     }
-    const std::vector<std::int64_t> counts = mpi::allgather_value(world, static_cast<std::int64_t>(mine.size()));
+    const std::vector<std::int64_t> counts =
+        mpi::allgather_value(world, static_cast<std::int64_t>(mine.size()));
     std::int64_t total = 0;
     for (auto c : counts) {
         total += c;
@@ -433,7 +532,6 @@ template <typename T>
 Identity joint_identity(const mpi::Comm &world,
                         const Settings &s,
                         const Study &study,
-                        const std::vector<DistMatrix<T>> &x,
                         const std::vector<JointModality<T>> &mods,
                         const std::vector<bool> &transformed) {
     Identity identity = problem_identity(s);
@@ -447,7 +545,8 @@ Identity joint_identity(const mpi::Comm &world,
         const std::string label = "modality " + names[v];
         // The transform first: it changes the checksum too, and is the clearer reason to give.
         identity.emplace_back(label + " transform", transformed[v] ? "log1p" : "none");
-        for (auto &entry : input_identity(world, label, study.modalities[v].x, x[v])) {
+        for (auto &entry : input_identity<T>(world, label, study.modalities[v].x, study.modalities[v].source.format,
+                                                    *mods[v].x)) {
             identity.push_back(std::move(entry));
         }
         std::ostringstream weight, observed;
@@ -477,22 +576,88 @@ int factorize(
     const GridShape shape = grid_shape_for(world, s, total_rows, study.samples);
     Grid grid(world, shape);
 
-    // The data: every modality on the same grid with the same column distribution.
-    std::vector<DistMatrix<T>> x;
-    x.reserve(nmod);
-    for (const auto &src : study.modalities) {
-        x.push_back(src.file_col.empty() ? io::read_matrix<T>(grid, src.x, s.mb, s.nb)
+    // The data: every modality on the same grid with the same column distribution; sparse ones sparse.
+    // With --permute every modality's rows get their own permutation and the samples one shared one.
+    std::vector<std::unique_ptr<DistMatrix<T>>> dense(nmod);
+    std::vector<std::unique_ptr<SparseDistMatrix<T>>> sparse(nmod);
+    std::vector<IndexOrigin> origins;
+    const auto seed = static_cast<std::uint64_t>(s.seed);
+    const std::vector<gidx> sample_perm =
+        s.permute ? random_permutation(seed, PermutedAxis::cols, study.samples) : std::vector<gidx>{};
+    for (std::size_t v = 0; v < nmod; ++v) {
+        const ModalitySource &src = study.modalities[v];
+        const std::string label = src.source.label();
+        if (src.source.sparse) {
+            // forward map: the source's column c -> study column (then permuted)
+            std::vector<gidx> col_map(static_cast<std::size_t>(src.cols), -1);
+            for (std::size_t j = 0; j < src.file_col.size(); ++j) {
+                if (src.file_col[j] >= 0) {
+                    col_map[static_cast<std::size_t>(src.file_col[j])] = static_cast<gidx>(j);
+                }
+            }
+            if (src.file_col.empty()) {
+                for (gidx c = 0; c < src.cols; ++c) {
+                    col_map[static_cast<std::size_t>(c)] = c;
+                }
+            }
+            std::vector<gidx> row_map;
+            if (s.permute) {
+                for (gidx &c : col_map) {
+                    c = c >= 0 ? sample_perm[static_cast<std::size_t>(c)] : -1;
+                }
+                // each modality's rows: the permutation of its own row count, seeded by (seed + v)
+                row_map = random_permutation(seed + v, PermutedAxis::rows, src.rows);
+                origins.push_back({inverse_permutation(row_map), inverse_permutation(sample_perm)});
+            }
+            sparse[v] = std::make_unique<SparseDistMatrix<T>>(
+                io::read_sparse_source<T>(grid, src.source, s.mb, s.nb, row_map, col_map, study.samples));
+        } else {
+            mpi::agree(world, !s.permute,
+                       "--permute relabels sparse inputs; modality " + in_quotes(src.name) + " (" + label +
+                           ") is dense");
+            if (src.source.format == io::InputFormat::hdf5_dense) {
+                dense[v] = std::make_unique<DistMatrix<T>>(
+                    src.file_col.empty() ? io::read_matrix<T>(grid, src.x, s.mb, s.nb)
                                          : io::read_matrix_columns<T>(grid, src.x, src.file_col, s.mb, s.nb));
+            } else {
+                dense[v] = std::make_unique<DistMatrix<T>>(
+                    io::read_dense_source<T>(grid, src.source, s.mb, s.nb, src.file_col));
+            }
+        }
+    }
+    if (world.rank() == 0 && !s.quiet) {
+        for (std::size_t v = 0; v < nmod; ++v) {
+            if (!study.modalities[v].source.orientation.empty()) {
+                std::cout << program << ": " << study.modalities[v].source.orientation << "\n";
+            }
+        }
+    }
+    for (std::size_t v = 0; v < nmod; ++v) {
+        if (sparse[v]) {
+            const NnzBalance b = nnz_balance(*sparse[v]);
+            if (world.rank() == 0 && !s.quiet) {
+                std::cout << program << ": " << study.modalities[v].name << " sparse, " << b.total
+                          << " stored entries; per rank min / mean / max " << b.min << " / " << b.mean
+                          << " / " << b.max << "\n"
+                          << std::flush;
+            }
+        }
     }
     std::vector<JointModality<T>> mods(nmod);
     for (std::size_t v = 0; v < nmod; ++v) {
         const ModalitySource &src = study.modalities[v];
-        mods[v].x = &x[v];
+        if (sparse[v]) {
+            mods[v].x = sparse[v].get();
+        } else {
+            mods[v].x = dense[v].get();
+        }
         mods[v].name = src.name + " (" + in_quotes(src.x.file) + ":" + src.x.dataset + ")";
         if (!src.file_col.empty()) {
             mods[v].observed.resize(src.file_col.size());
             for (std::size_t j = 0; j < src.file_col.size(); ++j) {
-                mods[v].observed[j] = src.file_col[j] >= 0 ? 1 : 0;
+                // observed flags follow the (permuted) study columns
+                const std::size_t at = s.permute ? static_cast<std::size_t>(sample_perm[j]) : j;
+                mods[v].observed[at] = src.file_col[j] >= 0 ? 1 : 0;
             }
         }
         mods[v].w = s.w;
@@ -510,7 +675,11 @@ int factorize(
     }
     for (std::size_t v = 0; v < nmod; ++v) {
         if (transformed[v]) {
-            log1p_in_place(x[v]);
+            if (sparse[v]) {
+                log1p_in_place(*sparse[v]);
+            } else {
+                log1p_in_place(*dense[v]);
+            }
         }
     }
     std::vector<double> given;
@@ -549,7 +718,8 @@ int factorize(
         labels = io::read_strings(world, {study.modalities.front().x.file, s.labels});
         mpi::agree(world, static_cast<gidx>(labels.size()) == study.samples,
                    in_quotes(study.modalities.front().x.file) + ":" + s.labels + " has " +
-                       std::to_string(labels.size()) + " labels for " + std::to_string(study.samples) + " samples");
+                       std::to_string(labels.size()) + " labels for " + std::to_string(study.samples) +
+                       " samples");
     }
 
     const bool root_prints = world.rank() == 0 && !s.quiet;
@@ -559,17 +729,17 @@ int factorize(
     }
     if (root_prints) {
         std::ostringstream head;
-        head << program << ": " << to_string(s.algorithm) << ", k = " << s.k << ", " << nmod << " modalities x "
-             << study.samples << " samples (" << (s.use_float ? "float" : "double") << "), grid "
-             << grid.shape_string() << " on " << world.size() << " ranks, block " << s.mb << "x" << s.nb
-             << ", init random (seed " << s.seed << "), weights " << s.weights_text << "\n";
+        head << program << ": " << to_string(s.algorithm) << ", k = " << s.k << ", " << nmod
+             << " modalities x " << study.samples << " samples (" << (s.use_float ? "float" : "double")
+             << "), grid " << grid.shape_string() << " on " << world.size() << " ranks, block " << s.mb << "x"
+             << s.nb << ", init random (seed " << s.seed << "), weights " << s.weights_text << "\n";
         for (std::size_t v = 0; v < nmod; ++v) {
             const auto observed = mods[v].observed.empty()
                                       ? study.samples
                                       : std::count(mods[v].observed.begin(), mods[v].observed.end(), 1);
             head << "  " << std::left << std::setw(20) << modality_names[v] << std::right << std::setw(8)
-                 << study.modalities[v].rows << " features, " << observed << " samples, weight " << std::setprecision(4)
-                 << weights[v] << (transformed[v] ? ", log1p" : "") << "\n";
+                 << study.modalities[v].rows << " features, " << observed << " samples, weight "
+                 << std::setprecision(4) << weights[v] << (transformed[v] ? ", log1p" : "") << "\n";
         }
         std::cout << head.str() << std::flush;
     }
@@ -579,9 +749,9 @@ int factorize(
     }
     ProgressLog log(world, s, extra_header);
 
-    const Identity identity = joint_identity(world, s, study, x, mods, transformed);
+    const Identity identity = joint_identity(world, s, study, mods, transformed);
     std::vector<Factor<T>> w = make_joint_w(mods, s.k);
-    Factor<T> ht(x.front(), FactorSide::ht, s.k);
+    Factor<T> ht(*mods.front().x, FactorSide::ht, s.k);
     std::vector<Factor<T> *> w_in;
     std::vector<const Factor<T> *> w_out;
     for (auto &f : w) {
@@ -598,7 +768,7 @@ int factorize(
                       << std::flush;
         }
     } else {
-        initialize_random_joint(mods, w, ht, static_cast<std::uint64_t>(s.seed));
+        initialize_random_joint(mods, w, ht, static_cast<std::uint64_t>(s.seed), origins);
     }
 
     JointOptions opts;
@@ -635,54 +805,118 @@ int factorize(
         return drivers::exit_stopped;
     }
     const std::vector<double> errors = joint_relative_errors_exact(mods, w, ht);
+    if (s.permute) { // back to the files' order (rows of each modality, the study's sample order)
+        for (std::size_t v = 0; v < nmod; ++v) {
+            w[v] = relabel_rows(w[v], origins[v].rows);
+        }
+        ht = relabel_rows(ht, origins.front().cols);
+    }
     const auto best = top_samples(world, ht, s.top);
-    const std::vector<int> clusters = labels.empty() ? std::vector<int>{} : sample_clusters(world, mods, w, ht);
+    const std::vector<int> clusters =
+        labels.empty() ? std::vector<int>{} : sample_clusters(world, mods, w, ht);
 
-    write_atomically(world, s.output, s.force, [&](io::Writer &out) {
-        io::write_factor(out, "/H", ht);
-        if (!study.sample_names.empty()) {
-            out.write_strings("/sample_names", study.sample_names);
+    if (s.output_format == "h5mu") {
+        double wall = MPI_Wtime() - t_start;
+        mpi::bcast(world, &wall, 1, 0);
+        std::vector<std::string> samples = study.sample_names;
+        for (gidx j = static_cast<gidx>(samples.size()); j < study.samples; ++j) {
+            samples.push_back("sample" + std::to_string(j));
         }
+        std::vector<io::AnnDataElement> elements(nmod);
         for (std::size_t v = 0; v < nmod; ++v) {
-            const std::string name = modality_names[v];
-            io::write_factor(out, "/W/" + name, w[v]);
-            if (!row_names[v].empty()) {
-                out.write_strings("/row_names/" + name, row_names[v]);
+            io::AnnDataElement &e = elements[v];
+            e.group = "/mod/" + modality_names[v];
+            for (gidx j = 0; j < study.samples; ++j) {
+                if (mods[v].observed.empty() || study.modalities[v].file_col.empty() ||
+                    study.modalities[v].file_col[static_cast<std::size_t>(j)] >= 0) {
+                    e.obs_names.push_back(samples[static_cast<std::size_t>(j)]);
+                }
             }
-            out.write_vector("/history/modality_relative_error/" + name, info.history_modality_relative_error[v]);
-            out.write_attribute("relative_error", errors[v], "/W/" + name);
-            out.write_attribute("weight", weights[v], "/W/" + name);
-            out.write_attribute("input", study.modalities[v].x.str(), "/W/" + name);
-            out.write_attribute("transform", std::string(transformed[v] ? "log1p" : "none"), "/W/" + name);
-            out.write_attribute("observed_samples",
-                                static_cast<std::int64_t>(mods[v].observed.empty()
-                                                              ? study.samples
-                                                              : std::count(mods[v].observed.begin(),
-                                                                           mods[v].observed.end(), 1)),
-                                "/W/" + name);
+            e.var_names = row_names[v];
+            for (gidx i = static_cast<gidx>(e.var_names.size()); i < study.modalities[v].rows; ++i) {
+                e.var_names.push_back("feature" + std::to_string(i));
+            }
+            e.varm = {"NMF"};
+            e.uns.numbers = {{"relative_error", errors[v]}, {"weight", weights[v]}};
+            e.uns.strings = {{"input", study.modalities[v].source.label()},
+                             {"transform", transformed[v] ? "log1p" : "none"}};
         }
-        out.write_vector("/weights", weights);
-        out.write_vector("/history/relative_error", info.history_relative_error);
-        out.write_vector("/history/seconds", info.history_seconds);
-        write_run_attributes(out, s, grid, info, info.relative_error, t_start);
-        out.write_attribute("input", join(s.inputs));
-        out.write_attribute("modalities", join(modality_names));
-        std::ostringstream weight_text;
-        weight_text << std::setprecision(17);
-        for (std::size_t v = 0; v < nmod; ++v) {
-            weight_text << (v ? "," : "") << weights[v];
-        }
-        out.write_attribute("weights", weight_text.str());
-        out.write_attribute("weighting", s.weights_text);
-        out.write_attribute("sample_patterns", std::int64_t{info.sample_patterns});
-    });
+        io::UnsValues uns;
+        uns.numbers = {{"relative_error", info.relative_error},
+                       {"iterations", static_cast<double>(info.iterations)},
+                       {"converged", info.converged ? 1.0 : 0.0},
+                       {"rank", static_cast<double>(s.k)},
+                       {"seed", static_cast<double>(s.seed)},
+                       {"nprocs", static_cast<double>(world.size())},
+                       {"wall_seconds", wall}};
+        uns.strings = {{"algorithm", to_string(s.algorithm)}, {"stop_reason", info.stop_reason},
+                       {"grid", grid.shape_string()},         {"command_line", s.command_line},
+                       {"modalities", join(modality_names)},  {"weighting", s.weights_text}};
+        uns.arrays = {{"weights", weights},
+                      {"history_relative_error", info.history_relative_error},
+                      {"history_seconds", info.history_seconds}};
+        write_atomically(
+            world, s.output, s.force,
+            [&](io::Writer &out) {
+                io::write_factor_rows(out, "/obsm/X_nmf", ht);
+                for (std::size_t v = 0; v < nmod; ++v) {
+                    io::write_factor_rows(out, "/mod/" + modality_names[v] + "/varm/NMF", w[v]);
+                }
+            },
+            [&](const std::string &tmp) {
+                io::finish_mudata(tmp, modality_names, elements, samples, {"X_nmf"}, uns);
+            });
+    } else
+        write_atomically(world, s.output, s.force, [&](io::Writer &out) {
+            io::write_factor(out, "/H", ht);
+            if (!study.sample_names.empty()) {
+                out.write_strings("/sample_names", study.sample_names);
+            }
+            for (std::size_t v = 0; v < nmod; ++v) {
+                const std::string name = modality_names[v];
+                io::write_factor(out, "/W/" + name, w[v]);
+                if (!row_names[v].empty()) {
+                    out.write_strings("/row_names/" + name, row_names[v]);
+                }
+                out.write_vector("/history/modality_relative_error/" + name,
+                                 info.history_modality_relative_error[v]);
+                out.write_attribute("relative_error", errors[v], "/W/" + name);
+                out.write_attribute("weight", weights[v], "/W/" + name);
+                out.write_attribute("input", study.modalities[v].x.str(), "/W/" + name);
+                out.write_attribute("transform", std::string(transformed[v] ? "log1p" : "none"),
+                                    "/W/" + name);
+                out.write_attribute("observed_samples",
+                                    static_cast<std::int64_t>(mods[v].observed.empty()
+                                                                  ? study.samples
+                                                                  : std::count(mods[v].observed.begin(),
+                                                                               mods[v].observed.end(), 1)),
+                                    "/W/" + name);
+            }
+            out.write_vector("/weights", weights);
+            out.write_vector("/history/relative_error", info.history_relative_error);
+            out.write_vector("/history/seconds", info.history_seconds);
+            write_run_attributes(out, s, grid, info, info.relative_error, t_start);
+            out.write_attribute("input", join(s.inputs));
+            out.write_attribute("modalities", join(modality_names));
+            std::ostringstream weight_text;
+            weight_text << std::setprecision(17);
+            for (std::size_t v = 0; v < nmod; ++v) {
+                weight_text << (v ? "," : "") << weights[v];
+            }
+            out.write_attribute("weights", weight_text.str());
+            out.write_attribute("weighting", s.weights_text);
+            out.write_attribute("sample_patterns", std::int64_t{info.sample_patterns});
+        });
 
     if (root_prints) {
         std::ostringstream summary;
-        const double per_iteration = info.iterations > 0 ? info.seconds / info.iterations : 0.0;
+        // info.seconds is this run's time: after a resume it covers only the iterations run since.
+        const int run_iterations = info.iterations - resume.iterations;
+        const double per_iteration = run_iterations > 0 ? info.seconds / run_iterations : 0.0;
         summary << program << ": " << info.iterations << " iterations (" << info.stop_reason << "), "
-                << seconds_string(per_iteration) << " s/iteration, wall " << seconds_string(MPI_Wtime() - t_start)
-                << " s; weighted relative error " << std::setprecision(6) << info.relative_error << "\n";
+                << seconds_string(per_iteration) << " s/iteration, wall "
+                << seconds_string(MPI_Wtime() - t_start) << " s; weighted relative error "
+                << std::setprecision(6) << info.relative_error << "\n";
         summary << "fit per modality (||X_v - W_v H|| / ||X_v|| over observed samples):\n";
         for (std::size_t v = 0; v < nmod; ++v) {
             summary << "  " << std::left << std::setw(20) << modality_names[v] << std::right << std::fixed
@@ -709,8 +943,9 @@ int factorize(
                 table[assigned.back()][labels[j]] += 1;
                 classes.insert(labels[j]);
             }
-            summary << "clusters (argmax of each sample's weighted factor loadings) against " << s.labels << ": adjusted Rand index " << std::fixed
-                    << std::setprecision(3) << adjusted_rand_index(assigned, labels) << std::defaultfloat << "\n";
+            summary << "clusters (argmax of each sample's weighted factor loadings) against " << s.labels
+                    << ": adjusted Rand index " << std::fixed << std::setprecision(3)
+                    << adjusted_rand_index(assigned, labels) << std::defaultfloat << "\n";
             summary << "  " << std::setw(10) << "";
             for (const auto &c : classes) {
                 summary << std::setw(std::max<int>(8, static_cast<int>(c.size()) + 2)) << c;
@@ -726,8 +961,13 @@ int factorize(
                 summary << "\n";
             }
         }
-        summary << program << ": wrote " << s.output << ": /H " << s.k << " x " << study.samples
-                << ", /W/<modality>, /row_names/<modality>, /sample_names, /history\n";
+        if (s.output_format == "h5mu") {
+            summary << program << ": wrote " << s.output << ": MuData, /obsm/X_nmf " << study.samples << " x "
+                    << s.k << ", /mod/<modality>/varm/NMF, obs / var names, uns['prism']\n";
+        } else {
+            summary << program << ": wrote " << s.output << ": /H " << s.k << " x " << study.samples
+                    << ", /W/<modality>, /row_names/<modality>, /sample_names, /history\n";
+        }
         std::cout << summary.str() << std::flush;
     }
     return exit_ok;
@@ -736,7 +976,6 @@ int factorize(
 int run(const mpi::Comm &world, int argc, char **argv) {
     const double t_start = MPI_Wtime();
     const auto t_start_epoch = static_cast<double>(std::time(nullptr));
-    install_stop_handlers();
     Settings s;
     if (!parse_settings(world, argc, argv, s)) {
         return exit_ok;
@@ -744,9 +983,14 @@ int run(const mpi::Comm &world, int argc, char **argv) {
     check_output_path(world, s.output, s.force);
     check_checkpoint_path(world, s);
     const bool study_file = s.names.empty();
-    const Study study = study_file ? study_from_file(world, s) : study_from_pairs(world, s);
-    mpi::agree(world, !s.labels.empty() ? io::dataset_exists(world, study.modalities.front().x.file, s.labels) : true,
-               in_quotes(study.modalities.front().x.file) + ": no dataset " + in_quotes(s.labels) + " for --labels");
+    const bool mudata = study_file && io::is_mudata(world, s.inputs[0]);
+    const Study study = mudata       ? study_from_mudata(world, s)
+                        : study_file ? study_from_file(world, s)
+                                     : study_from_pairs(world, s);
+    mpi::agree(
+        world,
+        !s.labels.empty() ? io::dataset_exists(world, study.modalities.front().x.file, s.labels) : true,
+        in_quotes(study.modalities.front().x.file) + ": no dataset " + in_quotes(s.labels) + " for --labels");
     return s.use_float ? factorize<float>(world, s, study, t_start, t_start_epoch)
                        : factorize<double>(world, s, study, t_start, t_start_epoch);
 }
@@ -754,5 +998,8 @@ int run(const mpi::Comm &world, int argc, char **argv) {
 } // namespace
 
 int main(int argc, char **argv) {
+    // Before MPI_Init: a batch system's warning signal can arrive while MPI starts up (seen under Slurm with
+    // short time limits), and the default action would kill this rank without a checkpoint.
+    install_stop_handlers();
     return run_driver(program, argc, argv, [&](const mpi::Comm &world) { return run(world, argc, argv); });
 }

@@ -11,7 +11,9 @@
 #include <ctime>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <boost/program_options.hpp>
@@ -21,11 +23,16 @@
 #include "prism/algorithms/nmf.hpp"
 #include "prism/dist_matrix.hpp"
 #include "prism/factor.hpp"
+#include "prism/factor_relabel.hpp"
 #include "prism/grid.hpp"
 #include "prism/io/checkpoint.hpp"
+#include "prism/io/anndata_writer.hpp"
 #include "prism/io/factor_io.hpp"
 #include "prism/io/hdf5_matrix.hpp"
+#include "prism/io/input_source.hpp"
+#include "prism/linalg/sparse_products.hpp"
 #include "prism/mpi/collectives.hpp"
+#include "prism/permutation.hpp"
 #include "run_settings.hpp"
 
 namespace po = boost::program_options;
@@ -40,6 +47,7 @@ constexpr const char *program = "prism-nmf";
 struct Settings : RunSettings {
     std::string input_text;
     io::DatasetPath input;
+    io::InputSource source; ///< format, orientation, names (from metadata)
 };
 
 // Parses and checks the command line. Returns false if --help was printed. Collective on `world`: a bad
@@ -48,11 +56,17 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
     po::options_description visible(
         "Usage: mpirun -np P prism-nmf --input FILE[:DATASET] --rank K --output OUT.h5 [options]\n\n"
         "Non-negative matrix factorization X ~= W H (W, H >= 0) of a features x samples matrix, distributed\n"
-        "over a 2D process grid. Writes /W (m x k), /H (k x n), the names, the per-iteration history and the\n"
-        "run's parameters to OUT.h5.\n\nOptions");
+        "over a 2D process grid. Writes /W (m x k), /H (k x n), the names, the per-iteration history and "
+        "the\n"
+        "run's parameters to OUT.h5 (or an AnnData file with --output-format h5ad).\n\n"
+        "Inputs: an HDF5 dataset (dense) or CSR/CSC group, AnnData .h5ad (X dense or sparse; cells x genes "
+        "is\n"
+        "factorized as genes x cells), 10x Genomics feature-barcode .h5, a modality FILE.h5mu:/mod/NAME, or\n"
+        "MatrixMarket .mtx; sparse inputs are read and factorized sparse.\n\nOptions");
     visible.add_options()("help,h", "print this help and exit")(
-        "input,i", po::value(&s.input_text), "FILE[:DATASET], the matrix to factorize (DATASET defaults to /X)");
-    add_run_options(visible, s);
+        "input,i", po::value(&s.input_text),
+        "FILE[:DATASET], the matrix to factorize (DATASET defaults to /X)");
+    add_run_options(visible, s, "prism | h5ad");
     po::variables_map vm;
     mpi::agree_call(world, [&] {
         try {
@@ -68,6 +82,10 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
             throw Error("no input given: --input FILE[:DATASET] is required (see --help)");
         }
         check_run_settings(vm, s);
+        if (s.output_format == "h5mu") {
+            throw Error(
+                "--output-format h5mu is for joint runs (prism-joint); prism-nmf writes prism or h5ad");
+        }
         s.input = io::parse_dataset_path(s.input_text);
     });
     if (vm.count("help")) {
@@ -100,7 +118,8 @@ std::vector<std::string> read_names(const mpi::Comm &world,
         try {
             names = io::read_strings(world, {s.input.file, name});
             if (static_cast<gidx>(names.size()) != expected) {
-                problem = "has " + std::to_string(names.size()) + " entries, expected " + std::to_string(expected);
+                problem =
+                    "has " + std::to_string(names.size()) + " entries, expected " + std::to_string(expected);
             }
         } catch (const Error &e) {
             if (!e.collective()) {
@@ -118,24 +137,157 @@ std::vector<std::string> read_names(const mpi::Comm &world,
     return {};
 }
 
+// Run parameters for AnnData's uns['prism'].
+io::UnsValues
+run_uns(const Settings &s, const Grid &grid, const NmfInfo &info, double relative_error, double wall) {
+    io::UnsValues uns;
+    uns.numbers = {{"relative_error", relative_error},
+                   {"iterations", static_cast<double>(info.iterations)},
+                   {"converged", info.converged ? 1.0 : 0.0},
+                   {"rank", static_cast<double>(s.k)},
+                   {"seed", static_cast<double>(s.seed)},
+                   {"nprocs", static_cast<double>(grid.comm().size())},
+                   {"max_iter", static_cast<double>(s.max_iter)},
+                   {"tol", s.tol},
+                   {"wall_seconds", wall},
+                   {"l1_w", s.w.l1},
+                   {"l1_h", s.h.l1},
+                   {"l2_w", s.w.l2},
+                   {"l2_h", s.h.l2}};
+    uns.strings = {{"algorithm", to_string(s.algorithm)},
+                   {"stop_reason", info.stop_reason},
+                   {"init", s.init_text},
+                   {"grid", grid.shape_string()},
+                   {"precision", s.use_float ? "float" : "double"},
+                   {"command_line", s.command_line},
+                   {"input", s.input_text},
+                   {"orientation", s.source.orientation},
+                   {"permuted", s.permute ? "yes" : "no"}};
+    uns.arrays = {{"history_relative_error", info.history_relative_error},
+                  {"history_seconds", info.history_seconds}};
+    return uns;
+}
+
+std::vector<std::string> numbered(const std::string &prefix, gidx n) {
+    std::vector<std::string> names;
+    for (gidx i = 0; i < n; ++i) {
+        names.push_back(prefix + std::to_string(i));
+    }
+    return names;
+}
+
+// --output-format h5ad: the factors collectively (obsm/X_nmf = H^T, cells x k; varm/NMF = W, genes x k),
+// then on rank 0 the names, encodings and uns. Observations are the samples (columns of X).
+template <typename T>
+void write_h5ad(const mpi::Comm &world,
+                const Settings &s,
+                const Grid &grid,
+                const NmfInfo &info,
+                double relative_error,
+                double t_start,
+                const Factor<T> &w,
+                const Factor<T> &ht,
+                const std::vector<std::string> &row_names,
+                const std::vector<std::string> &col_names) {
+    double wall = MPI_Wtime() - t_start;
+    mpi::bcast(world, &wall, 1, 0);
+    io::AnnDataElement e;
+    e.obs_names = col_names.empty() ? numbered("sample", ht.global_rows()) : col_names;
+    e.var_names = row_names.empty() ? numbered("feature", w.global_rows()) : row_names;
+    e.obsm = {"X_nmf"};
+    e.varm = {"NMF"};
+    e.uns = run_uns(s, grid, info, relative_error, wall);
+    write_atomically(
+        world, s.output, s.force,
+        [&](io::Writer &out) {
+            io::write_factor_rows(out, "/obsm/X_nmf", ht);
+            io::write_factor_rows(out, "/varm/NMF", w);
+        },
+        [&](const std::string &tmp) { io::finish_anndata(tmp, e); });
+}
+
+// The data as the file holds it: dense or sparse (never densified), relabelled by --permute.
+template <typename T> struct InputMatrix {
+    std::optional<DistMatrix<T>> dense;
+    std::optional<SparseDistMatrix<T>> sparse;
+    IndexOrigin origin; ///< where the rows / columns came from (empty: not permuted)
+    MatrixRef<T> ref() const { return sparse ? MatrixRef<T>(*sparse) : MatrixRef<T>(*dense); }
+};
+
+template <typename T> InputMatrix<T> read_input(const Settings &s, const Grid &grid) {
+    InputMatrix<T> in;
+    const io::InputSource &src = s.source;
+    if (!src.sparse) {
+        in.dense.emplace(src.format == io::InputFormat::hdf5_dense
+                             ? io::read_matrix<T>(grid, s.input, s.mb, s.nb)
+                             : io::read_dense_source<T>(grid, src, s.mb, s.nb));
+        return in;
+    }
+    std::vector<gidx> row_map, col_map;
+    if (s.permute) {
+        const auto seed = static_cast<std::uint64_t>(s.seed);
+        row_map = random_permutation(seed, PermutedAxis::rows, src.rows);
+        col_map = random_permutation(seed, PermutedAxis::cols, src.cols);
+        in.origin = permutation_origin(seed, src.rows, src.cols);
+    }
+    in.sparse.emplace(io::read_sparse_source<T>(grid, src, s.mb, s.nb, row_map, col_map));
+    return in;
+}
+
+// Names of the rows and columns: for Prism's dense layout the datasets next to the matrix (skipped with a
+// warning if unusable); for the other formats the format's own (AnnData obs/var index, 10x features and
+// barcodes), where duplicated sample names are an error.
+std::pair<std::vector<std::string>, std::vector<std::string>> input_names(const mpi::Comm &world,
+                                                                          const Settings &s) {
+    const io::InputSource &src = s.source;
+    if (src.format == io::InputFormat::hdf5_dense) {
+        const std::string parent = s.input.dataset.substr(0, s.input.dataset.find_last_of('/'));
+        std::vector<std::string> col_candidates = {parent + "/col_names"};
+        if (!parent.empty()) {
+            col_candidates.push_back("/sample_names");
+        }
+        return {read_names(world, s, {parent + "/row_names"}, src.rows),
+                read_names(world, s, col_candidates, src.cols)};
+    }
+    std::vector<std::string> rows, cols;
+    if (!src.row_names.empty()) {
+        rows = io::read_strings(world, {src.file, src.row_names});
+        mpi::agree(world, static_cast<gidx>(rows.size()) == src.rows,
+                   in_quotes(src.file) + ":" + src.row_names + " has " + std::to_string(rows.size()) +
+                       " names for " + std::to_string(src.rows) + " features (shape mismatch)");
+    }
+    if (!src.col_names.empty()) {
+        cols = io::read_unique_names(world, src.file, src.col_names, src.cols);
+    }
+    return {rows, cols};
+}
+
 template <typename T>
 int factorize(
     const mpi::Comm &world, const Settings &s, const Grid &grid, double t_start, double t_start_epoch) {
-    const std::string name = in_quotes(s.input.file) + ":" + s.input.dataset;
-    DistMatrix<T> x = io::read_matrix<T>(grid, s.input, s.mb, s.nb);
+    const std::string name = s.source.label();
+    InputMatrix<T> input = read_input<T>(s, grid);
+    const MatrixRef<T> x = input.ref();
     validate_nmf_input(x, s.k, name);
-    const std::string parent = s.input.dataset.substr(0, s.input.dataset.find_last_of('/'));
-    const std::vector<std::string> row_names = read_names(world, s, {parent + "/row_names"}, x.rows());
-    std::vector<std::string> col_candidates = {parent + "/col_names"};
-    if (!parent.empty()) {
-        col_candidates.push_back("/sample_names");
+    const auto [row_names, col_names] = input_names(world, s);
+    if (input.sparse) {
+        const NnzBalance balance = nnz_balance(*input.sparse);
+        if (world.rank() == 0 && !s.quiet) {
+            std::cout << program << ": sparse input, " << balance.total << " stored entries ("
+                      << std::setprecision(3)
+                      << 100.0 * static_cast<double>(balance.total) /
+                             std::max(1.0, static_cast<double>(x.rows()) * static_cast<double>(x.cols()))
+                      << " %); per rank min / mean / max " << balance.min << " / " << std::setprecision(6)
+                      << balance.mean << " / " << balance.max
+                      << (s.permute ? " (rows and columns permuted)" : "") << "\n"
+                      << std::flush;
+        }
     }
-    const std::vector<std::string> col_names = read_names(world, s, col_candidates, x.cols());
 
     const bool root_prints = world.rank() == 0 && !s.quiet;
     if (root_prints) {
-        std::cout << program << ": " << to_string(s.algorithm) << ", k = " << s.k << ", " << name << " (" << x.rows()
-                  << " x " << x.cols() << ", " << (s.use_float ? "float" : "double") << "), grid "
+        std::cout << program << ": " << to_string(s.algorithm) << ", k = " << s.k << ", " << name << " ("
+                  << x.rows() << " x " << x.cols() << ", " << (s.use_float ? "float" : "double") << "), grid "
                   << grid.shape_string() << " on " << world.size() << " ranks, block " << s.mb << "x" << s.nb
                   << ", init " << s.init_text << " (seed " << s.seed << ")\n"
                   << std::flush;
@@ -144,7 +296,7 @@ int factorize(
 
     // What a checkpoint must match: the problem's options and the data as factorized.
     Identity identity = problem_identity(s);
-    for (auto &entry : input_identity(world, "input", s.input, x)) {
+    for (auto &entry : input_identity<T>(world, "input", {s.source.file, s.source.object}, s.source.format, x)) {
         identity.push_back(std::move(entry));
     }
     Factor<T> w(x, FactorSide::w, s.k), ht(x, FactorSide::ht, s.k);
@@ -160,11 +312,12 @@ int factorize(
     } else {
         switch (s.init) {
         case Init::random:
-            initialize_random(x, w, ht, static_cast<std::uint64_t>(s.seed));
+            initialize_random(x, w, ht, static_cast<std::uint64_t>(s.seed), input.origin);
             break;
         case Init::nndsvd:
         case Init::nndsvda:
-            initialize_nndsvd(x, w, ht, s.init == Init::nndsvda, static_cast<std::uint64_t>(s.seed));
+            initialize_nndsvd(x, w, ht, s.init == Init::nndsvda, static_cast<std::uint64_t>(s.seed), 2, 10,
+                              input.origin);
             break;
         }
     }
@@ -189,31 +342,49 @@ int factorize(
         return drivers::exit_stopped;
     }
     const double relative_error = relative_error_exact(x, w, ht);
+    if (s.permute) { // back to the file's order: row g of the permuted run is file row origin[g]
+        w = relabel_rows(w, input.origin.rows);
+        ht = relabel_rows(ht, input.origin.cols);
+    }
 
-    write_atomically(world, s.output, s.force, [&](io::Writer &out) {
-        io::write_factor(out, "/W", w);
-        io::write_factor(out, "/H", ht);
-        if (!row_names.empty()) {
-            out.write_strings("/row_names", row_names);
-        }
-        if (!col_names.empty()) {
-            out.write_strings("/col_names", col_names);
-        }
-        out.write_vector("/history/relative_error", info.history_relative_error);
-        out.write_vector("/history/seconds", info.history_seconds);
-        write_run_attributes(out, s, grid, info, relative_error, t_start);
-        out.write_attribute("input", s.input.str());
-    });
+    if (s.output_format == "h5ad") {
+        write_h5ad(world, s, grid, info, relative_error, t_start, w, ht, row_names, col_names);
+    } else
+        write_atomically(world, s.output, s.force, [&](io::Writer &out) {
+            io::write_factor(out, "/W", w);
+            io::write_factor(out, "/H", ht);
+            if (!row_names.empty()) {
+                out.write_strings("/row_names", row_names);
+            }
+            if (!col_names.empty()) {
+                out.write_strings("/col_names", col_names);
+            }
+            out.write_vector("/history/relative_error", info.history_relative_error);
+            out.write_vector("/history/seconds", info.history_seconds);
+            write_run_attributes(out, s, grid, info, relative_error, t_start);
+            out.write_attribute("input", s.source.format == io::InputFormat::hdf5_dense ? s.input.str()
+                                                                                        : s.input_text);
+            out.write_attribute("input_format", io::to_string(s.source.format));
+            out.write_attribute("orientation", s.source.orientation);
+        });
 
     if (root_prints) {
-        const double per_iteration = info.iterations > 0 ? info.seconds / info.iterations : 0.0;
+        // info.seconds is this run's time: after a resume it covers only the iterations run since.
+        const int run_iterations = info.iterations - resume.iterations;
+        const double per_iteration = run_iterations > 0 ? info.seconds / run_iterations : 0.0;
         std::cout << program << ": " << info.iterations << " iterations (" << info.stop_reason
                   << "), relative error " << std::setprecision(6) << relative_error << ", "
-                  << seconds_string(per_iteration) << " s/iteration, wall " << seconds_string(MPI_Wtime() - t_start)
-                  << " s\n"
-                  << program << ": wrote " << s.output << ": /W " << x.rows() << " x " << s.k << ", /H " << s.k
-                  << " x " << x.cols() << (row_names.empty() ? "" : ", /row_names")
-                  << (col_names.empty() ? "" : ", /col_names") << ", /history\n"
+                  << seconds_string(per_iteration) << " s/iteration, wall "
+                  << seconds_string(MPI_Wtime() - t_start) << " s\n"
+                  << program << ": wrote " << s.output
+                  << (s.output_format == "h5ad"
+                          ? ": AnnData, obsm['X_nmf'] " + std::to_string(x.cols()) + " x " +
+                                std::to_string(s.k) + ", varm['NMF'] " + std::to_string(x.rows()) + " x " +
+                                std::to_string(s.k) + ", obs / var names, uns['prism']\n"
+                          : ": /W " + std::to_string(x.rows()) + " x " + std::to_string(s.k) + ", /H " +
+                                std::to_string(s.k) + " x " + std::to_string(x.cols()) +
+                                (row_names.empty() ? "" : ", /row_names") +
+                                (col_names.empty() ? "" : ", /col_names") + ", /history\n")
                   << std::flush;
     }
     return drivers::exit_ok;
@@ -222,7 +393,6 @@ int factorize(
 int run(const mpi::Comm &world, int argc, char **argv) {
     const double t_start = MPI_Wtime();
     const auto t_start_epoch = static_cast<double>(std::time(nullptr));
-    install_stop_handlers();
     Settings s;
     if (!parse_settings(world, argc, argv, s)) {
         return drivers::exit_ok;
@@ -230,9 +400,25 @@ int run(const mpi::Comm &world, int argc, char **argv) {
     check_output_path(world, s.output, s.force);
     check_checkpoint_path(world, s);
 
-    // The shape from metadata only, so a wrong rank or a 1-D dataset is refused before reading any data.
-    const auto [m, n] = inspect_matrix(world, s.input);
-    const std::string name = in_quotes(s.input.file) + ":" + s.input.dataset;
+    // The format and shape from metadata only, so a wrong rank or a malformed file is refused before
+    // reading any data.
+    s.source = io::describe_input(world, s.input_text);
+    gidx m = s.source.rows, n = s.source.cols;
+    if (s.source.format == io::InputFormat::hdf5_dense) {
+        std::tie(m, n) = inspect_matrix(world, s.input);
+        s.source.rows = m;
+        s.source.cols = n;
+    }
+    const std::string name = s.source.label();
+    mpi::agree(world, m > 0 && n > 0,
+               name + " is empty (" + std::to_string(m) + " x " + std::to_string(n) + ")");
+    mpi::agree(world, !s.permute || s.source.sparse,
+               "--permute relabels sparse inputs; " + name +
+                   " is dense (a dense block-cyclic layout is already "
+                   "balanced)");
+    if (world.rank() == 0 && !s.quiet && !s.source.orientation.empty()) {
+        std::cout << program << ": " << s.source.orientation << "\n" << std::flush;
+    }
     mpi::agree(world, s.k <= std::min(m, n),
                "rank k = " + std::to_string(s.k) + " exceeds min(m, n) = " + std::to_string(std::min(m, n)) +
                    " for " + name + " (" + std::to_string(m) + " x " + std::to_string(n) + ")");
@@ -245,5 +431,9 @@ int run(const mpi::Comm &world, int argc, char **argv) {
 } // namespace
 
 int main(int argc, char **argv) {
-    return drivers::run_driver(program, argc, argv, [&](const mpi::Comm &world) { return run(world, argc, argv); });
+    // Before MPI_Init: a batch system's warning signal can arrive while MPI starts up (seen under Slurm with
+    // short time limits), and the default action would kill this rank without a checkpoint.
+    install_stop_handlers();
+    return drivers::run_driver(program, argc, argv,
+                               [&](const mpi::Comm &world) { return run(world, argc, argv); });
 }

@@ -62,7 +62,7 @@ std::string in_quotes(const std::string &text) {
     return "'" + text + "'";
 }
 
-void add_run_options(po::options_description &options, RunSettings &s) {
+void add_run_options(po::options_description &options, RunSettings &s, const std::string &formats) {
     options.add_options()("rank,k", po::value(&s.k), "factorization rank k >= 1 (required)")(
         "output,o", po::value(&s.output), "HDF5 file to write (required; refused if it exists, see --force)")(
         "algorithm,a", po::value(&s.algorithm_text)->default_value("hals"), "hals | anls-bpp | mu")(
@@ -94,7 +94,15 @@ void add_run_options(po::options_description &options, RunSettings &s) {
         "checkpoint-interval", po::value(&s.checkpoint_interval)->default_value(0.0, "0"),
         "write a checkpoint when this many seconds passed since the last one (0: off)")(
         "resume", po::bool_switch(&s.resume),
-        "continue from the checkpoint (refused if it is missing, corrupt or of another problem)");
+        "continue from the checkpoint (refused if it is missing, corrupt or of another problem)")(
+        "output-format", po::value(&s.output_format)->default_value("prism"),
+        (formats +
+         " (prism: Prism's HDF5 layout; h5ad / h5mu: AnnData / MuData with the factors in obsm and varm, "
+         "for scanpy and muon)")
+            .c_str())(
+        "permute", po::bool_switch(&s.permute),
+        "sparse inputs: relabel rows and columns by a random permutation of --seed on read, so clustered "
+        "non-zeros spread evenly over the ranks; the outputs are in the file's order");
 }
 
 void check_run_settings(const po::variables_map &vm, RunSettings &s) {
@@ -133,14 +141,17 @@ void check_run_settings(const po::variables_map &vm, RunSettings &s) {
         parse_grid_shape(s.grid_text); // throws "invalid grid ..." on bad text
     }
     parse_block(s.block_text, s.mb, s.nb);
+    require(s.output_format == "prism" || s.output_format == "h5ad" || s.output_format == "h5mu",
+            "invalid --output-format " + in_quotes(s.output_format) + ": expected prism, h5ad or h5mu");
 }
 
 std::string shell_join(int argc, char **argv) {
     std::string line;
     for (int i = 0; i < argc; ++i) {
         const std::string arg = argv[i];
-        const bool plain = !arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                                 "0123456789-_=+./:,@%") == std::string::npos;
+        const bool plain =
+            !arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                  "0123456789-_=+./:,@%") == std::string::npos;
         std::string word = arg;
         if (!plain) {
             word = "'";
@@ -177,7 +188,8 @@ void check_output_path(const mpi::Comm &world, const std::string &output, bool f
 void write_atomically(const mpi::Comm &world,
                       const std::string &output,
                       bool force,
-                      const std::function<void(io::Writer &)> &contents) {
+                      const std::function<void(io::Writer &)> &contents,
+                      const std::function<void(const std::string &)> &serial_finish) {
     std::int64_t pid = ::getpid();
     mpi::bcast(world, &pid, 1, 0);
     const std::string tmp = output + ".tmp-" + std::to_string(pid);
@@ -192,6 +204,13 @@ void write_atomically(const mpi::Comm &world,
         io::Writer out(world, tmp, /*overwrite=*/true);
         contents(out);
         out.close();
+        if (serial_finish) {
+            mpi::agree_call(world, [&] {
+                if (world.rank() == 0) {
+                    serial_finish(tmp);
+                }
+            });
+        }
     } catch (const Error &e) {
         if (e.collective()) {
             remove_tmp();
@@ -269,8 +288,8 @@ void ProgressLog::iteration(const IterationReport &r, const std::string &extra) 
             std::ostringstream line;
             line << std::setw(8) << r.iteration << std::setw(14) << std::fixed << std::setprecision(8)
                  << r.relative_error << std::setw(13) << std::scientific << std::setprecision(3)
-                 << r.relative_error - previous_error_ << std::setw(12) << std::defaultfloat << std::setprecision(4)
-                 << window_seconds_ / window_iterations_ << extra << "\n";
+                 << r.relative_error - previous_error_ << std::setw(12) << std::defaultfloat
+                 << std::setprecision(4) << window_seconds_ / window_iterations_ << extra << "\n";
             std::cout << line.str() << std::flush;
         }
         window_seconds_ = 0;
@@ -376,15 +395,18 @@ Identity problem_identity(const RunSettings &s) {
             {"l1-w", exact(s.w.l1)},
             {"l1-h", exact(s.h.l1)},
             {"l2-w", exact(s.w.l2)},
-            {"l2-h", exact(s.h.l2)}};
+            {"l2-h", exact(s.h.l2)},
+            {"permute", s.permute ? "yes" : "no"}};
 }
 
 template <typename T>
 Identity input_identity(const mpi::Comm &world,
                         const std::string &label,
                         const io::DatasetPath &path,
-                        const DistMatrix<T> &x) {
-    const io::DatasetInfo info = io::inspect_dataset(world, path);
+                        io::InputFormat format,
+                        MatrixRef<T> x) {
+    const std::string stored =
+        format == io::InputFormat::hdf5_dense ? io::inspect_dataset(world, path).type : io::to_string(format);
     std::ostringstream checksum;
     checksum << std::hex << std::setw(16) << std::setfill('0') << io::data_checksum<T>(x);
     // The absolute path, so a resume that names the same file another way (relative, via ./) is accepted.
@@ -393,7 +415,7 @@ Identity input_identity(const mpi::Comm &world,
     return {{label + " file", ec ? path.file : absolute.string()},
             {label + " dataset", path.dataset},
             {label + " shape", std::to_string(x.rows()) + " x " + std::to_string(x.cols())},
-            {label + " dtype", info.type},
+            {label + " stored as", stored},
             {label + " checksum", checksum.str()}};
 }
 
@@ -542,11 +564,13 @@ void report_stopped(const mpi::Comm &world, const char *program, const RunSettin
 template Identity input_identity<double>(const mpi::Comm &,
                                          const std::string &,
                                          const io::DatasetPath &,
-                                         const DistMatrix<double> &);
+                                         io::InputFormat,
+                                         MatrixRef<double>);
 template Identity input_identity<float>(const mpi::Comm &,
                                         const std::string &,
                                         const io::DatasetPath &,
-                                        const DistMatrix<float> &);
+                                        io::InputFormat,
+                                        MatrixRef<float>);
 
 std::string seconds_string(double seconds) {
     std::ostringstream out;

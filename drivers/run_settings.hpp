@@ -15,6 +15,8 @@
 #include "prism/grid.hpp"
 #include "prism/io/checkpoint.hpp"
 #include "prism/io/hdf5_matrix.hpp"
+#include "prism/io/input_source.hpp"
+#include "prism/matrix_ref.hpp"
 #include "prism/mpi/comm.hpp"
 
 namespace prism::drivers {
@@ -37,6 +39,8 @@ struct RunSettings {
     int log_every = 10;
     bool quiet = false;
     bool force = false;
+    std::string output_format = "prism"; ///< prism | h5ad (prism-nmf) | h5mu (prism-joint)
+    bool permute = false;                ///< seeded random relabelling of rows and columns on read
     std::string command_line;
     // Checkpoint and restart (README "Checkpoint and restart").
     std::string checkpoint;         ///< --checkpoint, default OUTPUT.ckpt.h5
@@ -50,8 +54,11 @@ struct RunSettings {
 
 /// Adds --rank --output --algorithm --max-iter --tol --seed --init --grid --block --precision
 /// --l1-w --l1-h --l2-w --l2-h --max-time --log-every --quiet --force --checkpoint --checkpoint-every
-/// --checkpoint-interval --resume, bound to `s`.
-void add_run_options(boost::program_options::options_description &options, RunSettings &s);
+/// --checkpoint-interval --resume --output-format --permute, bound to `s`; `formats` lists the output formats
+/// the driver offers (e.g. "prism | h5ad").
+void add_run_options(boost::program_options::options_description &options,
+                     RunSettings &s,
+                     const std::string &formats = "prism");
 
 /// Checks the values bound by add_run_options (after po::notify); throws prism::Error (local) with one
 /// line naming the option. `vm` tells which were given.
@@ -69,11 +76,14 @@ void check_output_path(const mpi::Comm &world, const std::string &output, bool f
 
 /// Writes the result through `contents` to OUTPUT.tmp-PID next to the output and moves it into place
 /// when complete; on failure the temporary is removed. Without `force` an output that appeared in the
-/// meantime is never clobbered. Collective on `world`.
+/// meantime is never clobbered. `serial_finish` (optional) runs on rank 0 after the parallel file is
+/// closed and before it is moved into place, with the temporary file's name: for what parallel HDF5
+/// cannot write collectively (AnnData's variable-length strings). Collective on `world`.
 void write_atomically(const mpi::Comm &world,
                       const std::string &output,
                       bool force,
-                      const std::function<void(io::Writer &)> &contents);
+                      const std::function<void(io::Writer &)> &contents,
+                      const std::function<void(const std::string &)> &serial_finish = {});
 
 /// The (rows, cols) of a 2-D numeric, non-empty dataset, from metadata only; anything else is one clear
 /// error naming the file and dataset. Collective on `world`.
@@ -130,12 +140,15 @@ double job_deadline_seconds(const mpi::Comm &world, const RunSettings &s, double
 Identity problem_identity(const RunSettings &s);
 
 /// Identity entries of one input: file, dataset, shape, dtype (from metadata) and the checksum of the data
-/// as factorized (io::data_checksum). `label` prefixes the keys ("input", "modality rna"). Collective.
+/// as factorized (io::data_checksum: the same for dense and sparse storage). `label` prefixes the keys
+/// ("input", "modality rna"); `format` is how the file stores it (the dtype is read from metadata for a dense
+/// HDF5 dataset only). Collective.
 template <typename T>
 Identity input_identity(const mpi::Comm &world,
                         const std::string &label,
                         const io::DatasetPath &path,
-                        const DistMatrix<T> &x);
+                        io::InputFormat format,
+                        MatrixRef<T> x);
 
 /// A ResumeState as a checkpoint record (with the identity), and back; `modalities` is the number of
 /// per-modality series for joint runs (0 for single NMF). Local.

@@ -12,6 +12,7 @@ packages=(
     libboost-program-options-dev        # drivers' command lines
     libgtest-dev                        # tests
     python3-h5py                        # end-to-end tests write inputs and read outputs as users' tools do
+    python3-anndata                     # format tests: real AnnData writer/reader (brings scipy for CSR/CSC and .mtx)
 )
 
 missing=()

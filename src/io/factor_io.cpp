@@ -77,8 +77,8 @@ void for_each_round(const Factor<T> &f, lidx round_elements, Round &&round) {
 
 // Selects slab rows [a, b) in `file_space` and returns the matching memory space: rows x k (W) or
 // k x rows (H), or an empty selection when a == b.
-template <typename T> Hid select_round(const Factor<T> &f, hid_t file_space, lidx a, lidx b) {
-    const bool transposed = f.side() == FactorSide::ht;
+template <typename T>
+Hid select_round(const Factor<T> &f, hid_t file_space, lidx a, lidx b, bool transposed) {
     select_slab(file_space, f.dist(), f.dist_proc(), f.offset() + a, f.offset() + b, transposed, f.k());
     const hsize_t rows = static_cast<hsize_t>(std::max<lidx>(b - a, 1));
     const hsize_t k = static_cast<hsize_t>(f.k());
@@ -130,19 +130,21 @@ template <typename T> std::vector<hsize_t> factor_dataset_dims(const Factor<T> &
 }
 
 template <typename T>
-void write_factor(Writer &writer, const std::string &name, const Factor<T> &f, lidx round_elements) {
+void write_factor_as(
+    Writer &writer, const std::string &name, const Factor<T> &f, lidx round_elements, bool transposed) {
     const mpi::Comm &comm = f.grid().comm();
     mpi::agree(comm, same_ranks(comm, writer.comm()),
                in_quotes(writer.file()) + ": writing factor " + in_quotes(name) +
                    ": the file was opened on other ranks than the factor's grid");
     const hid_t file_type = std::is_same<T, double>::value ? H5T_IEEE_F64LE : H5T_IEEE_F32LE;
-    Hid dataset = writer.create_dataset(name, file_type, factor_dataset_dims(f));
+    const auto n = static_cast<hsize_t>(f.global_rows()), k = static_cast<hsize_t>(f.k());
+    Hid dataset = writer.create_dataset(name, file_type,
+                                        transposed ? std::vector<hsize_t>{k, n} : std::vector<hsize_t>{n, k});
     if (f.global_rows() == 0) { // nothing to store; HDF5 rejects I/O on storage never allocated
         return;
     }
     Hid file_space = space_hid(H5Dget_space(dataset.get()));
     Hid dxpl = collective_dxpl();
-    const bool transposed = f.side() == FactorSide::ht;
     std::vector<T> staging;
     bool ok = true;
     for_each_round(f, round_elements, [&](lidx a, lidx b) {
@@ -158,13 +160,23 @@ void write_factor(Writer &writer, const std::string &name, const Factor<T> &f, l
             source = staging.data();
         }
         static const T dummy{}; // HDF5 wants a buffer even for an empty selection
-        Hid mem_space = select_round(f, file_space.get(), a, b);
+        Hid mem_space = select_round(f, file_space.get(), a, b, transposed);
         ok = H5Dwrite(dataset.get(), native_type<T>(), mem_space.get(), file_space.get(), dxpl.get(),
                       rows > 0 ? source : &dummy) >= 0 &&
              ok;
     });
     mpi::agree(comm, ok,
                in_quotes(writer.file()) + ": writing dataset " + in_quotes(name) + " failed (disk full?)");
+}
+
+template <typename T>
+void write_factor(Writer &writer, const std::string &name, const Factor<T> &f, lidx round_elements) {
+    write_factor_as(writer, name, f, round_elements, f.side() == FactorSide::ht);
+}
+
+template <typename T>
+void write_factor_rows(Writer &writer, const std::string &name, const Factor<T> &f, lidx round_elements) {
+    write_factor_as(writer, name, f, round_elements, false);
 }
 
 template <typename T> void read_factor(const DatasetPath &path, Factor<T> &f, lidx round_elements) {
@@ -202,7 +214,7 @@ template <typename T> void read_factor(const DatasetPath &path, Factor<T> &f, li
             target = staging.data();
         }
         T dummy{};
-        Hid mem_space = select_round(f, file_space.get(), a, b);
+        Hid mem_space = select_round(f, file_space.get(), a, b, f.side() == FactorSide::ht);
         if (H5Dread(dataset.get(), native_type<T>(), mem_space.get(), file_space.get(), dxpl.get(),
                     rows > 0 ? target : &dummy) < 0) {
             ok = false;
@@ -223,6 +235,8 @@ template std::vector<hsize_t> factor_dataset_dims<double>(const Factor<double> &
 template std::vector<hsize_t> factor_dataset_dims<float>(const Factor<float> &);
 template void write_factor<double>(Writer &, const std::string &, const Factor<double> &, lidx);
 template void write_factor<float>(Writer &, const std::string &, const Factor<float> &, lidx);
+template void write_factor_rows<double>(Writer &, const std::string &, const Factor<double> &, lidx);
+template void write_factor_rows<float>(Writer &, const std::string &, const Factor<float> &, lidx);
 template void read_factor<double>(const DatasetPath &, Factor<double> &, lidx);
 template void read_factor<float>(const DatasetPath &, Factor<float> &, lidx);
 

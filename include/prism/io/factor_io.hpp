@@ -46,6 +46,14 @@ void write_factor(Writer &writer,
                   const Factor<T> &f,
                   lidx round_elements = default_factor_round_elements);
 
+/// Writes `f` untransposed, as a global_rows() x k dataset whatever its side: H^T as n x k, the layout
+/// AnnData's obsm['X_nmf'] (cells x k) needs. Collective as write_factor.
+template <typename T>
+void write_factor_rows(Writer &writer,
+                       const std::string &name,
+                       const Factor<T> &f,
+                       lidx round_elements = default_factor_round_elements);
+
 /// Reads a factor written by write_factor (or by any tool: integer and floating types of either byte
 /// order are converted) into an existing Factor `f`, which fixes the layout: side w expects a dataset of
 /// dims {global_rows(), k}, side ht a dataset of dims {k, global_rows()} (H, transposed on the fly).
