@@ -51,7 +51,7 @@ struct Workspace {
         : r(k * nb), x(k * nb), y(k * nb), rhs(k * nb), best(nb), xmax(nb), pass(nw * nb), alpha(nb),
           beta(nb), nviol(nb), active(nb), infeasible(nb), gff(k * k), d(k), tmp(k), work(2 * k), idx(k),
           piv(k), lrow(k * k), inv_diag(k), pivot(k), factored(k), lsch(k * k), inv_sch(k), piv_sch(k),
-          full(k), aidx(k), bbuf(k * nb), zbuf(k * nb), ybuf(k * nb), via_schur(nb) {}
+          full(k), aidx(k), bbuf(k * nb), zbuf(k * nb), ybuf(k * nb), via_schur(nb), zpos(nb) {}
 
     std::vector<double> r, x, y, rhs; // k per column; x is zero outside F, y is zero inside F
     std::vector<double> best, xmax;   // per column: best feasible objective so far, max |x_F|
@@ -72,9 +72,11 @@ struct Workspace {
     // k per active column of a round: B (then X), Z = M B and Y = G X, each one gemm per round.
     std::vector<double> bbuf, zbuf, ybuf;
     std::vector<char> via_schur; // per column: solved on the Schur path this round
+    bool schur_fallback_done = false;
+    std::vector<lidx> zpos; // per position in the round: its column of zbuf, -1 if none
 };
 
-bool in_passive(Workspace const &ws, lidx nw, lidx c, lidx i) {
+inline __attribute__((always_inline)) bool in_passive(Workspace const &ws, lidx nw, lidx c, lidx i) {
     return ((ws.pass[c * nw + i / word_bits] >> (i % word_bits)) & 1U) != 0;
 }
 
@@ -82,7 +84,7 @@ void flip(Workspace &ws, lidx nw, lidx c, lidx i) {
     ws.pass[c * nw + i / word_bits] ^= Word{1} << (i % word_bits);
 }
 
-bool violates(Problem const &pb, Workspace const &ws, lidx c, lidx i) {
+inline __attribute__((always_inline)) bool violates(Problem const &pb, Workspace const &ws, lidx c, lidx i) {
     lidx const o = c * pb.k + i;
     if (in_passive(ws, pb.nw, c, i))
         return ws.x[o] < -feas_tol * ws.xmax[c];
@@ -224,6 +226,21 @@ Factorization factor(Problem const &pb, Workspace &ws, int p, BppStats &st) {
     return {rank, true};
 }
 
+/// max_a |x[idx[a]]| with four running maxima (one would serialise on the max latency).
+PRISM_BPP_CLONES double max_abs_gather(double const *x, int const *idx, int p) {
+    double m0 = 0.0, m1 = 0.0, m2 = 0.0, m3 = 0.0;
+    int a = 0;
+    for (; a + 3 < p; a += 4) {
+        m0 = std::max(m0, std::abs(x[idx[a]]));
+        m1 = std::max(m1, std::abs(x[idx[a + 1]]));
+        m2 = std::max(m2, std::abs(x[idx[a + 2]]));
+        m3 = std::max(m3, std::abs(x[idx[a + 3]]));
+    }
+    for (; a < p; ++a)
+        m0 = std::max(m0, std::abs(x[idx[a]]));
+    return std::max(std::max(m0, m1), std::max(m2, m3));
+}
+
 /// z += alpha m (k-length).
 PRISM_BPP_CLONES void axpy_column(double const *m, lidx k, double alpha, double *z) {
     for (lidx i = 0; i < k; ++i)
@@ -311,7 +328,7 @@ void solve_group(Problem const &pb, Workspace &ws, lidx g0, lidx g1, BppStats &s
         for (lidx t = g0; t < g1; ++t) {
             lidx const c = ws.active[t];
             double *xc = &ws.x[c * k];
-            double *z = &ws.zbuf[t * k];
+            double *z = &ws.zbuf[ws.zpos[t] * k];
             schur_correct(pb, ws, na, z);
             for (int a = 0; a < p; ++a)
                 xc[ws.idx[a]] = pb.d[ws.idx[a]] * z[ws.idx[a]];
@@ -396,10 +413,8 @@ void evaluate_column(Problem const &pb, Workspace &ws, lidx t, lidx c, T *X, lid
     // The Schur path's error grows with cond(G), not cond(G[F,F]): refine while the passive residual
     // r_F - (G x)_F exceeds what a backward-stable direct solve would leave.
     bool factored = false;
+    double xm = max_abs_gather(xc, ws.idx.data(), p);
     for (int step = 0; ws.via_schur[c] != 0; ++step) {
-        double xm = 0.0;
-        for (int a = 0; a < p; ++a)
-            xm = std::max(xm, std::abs(xc[ws.idx[a]]));
         bool small = true;
         std::fill(ws.full.begin(), ws.full.end(), 0.0);
         for (int a = 0; a < p; ++a) {
@@ -414,6 +429,7 @@ void evaluate_column(Problem const &pb, Workspace &ws, lidx t, lidx c, T *X, lid
             ++st.schur_fallbacks;
             direct_solve_column(pb, ws, p, c, st);
             gradient_term(g, k, ws.idx.data(), p, xc, yc);
+            ws.schur_fallback_done = true;
             break;
         }
         if (!factored && !schur_factor(pb, ws, p))
@@ -425,14 +441,14 @@ void evaluate_column(Problem const &pb, Workspace &ws, lidx t, lidx c, T *X, lid
         for (int a = 0; a < p; ++a)
             xc[ws.idx[a]] += pb.d[ws.idx[a]] * z[ws.idx[a]];
         gradient_term(g, k, ws.idx.data(), p, xc, yc);
+        xm = max_abs_gather(xc, ws.idx.data(), p);
     }
-    double xm = 0.0;
+    if (ws.schur_fallback_done) // the direct solve changed x
+        xm = max_abs_gather(xc, ws.idx.data(), p);
+    ws.schur_fallback_done = false;
     bool negative = false;
-    for (int a = 0; a < p; ++a) {
-        double const xj = xc[ws.idx[a]];
-        xm = std::max(xm, std::abs(xj));
-        negative = negative || xj < 0;
-    }
+    for (int a = 0; a < p; ++a)
+        negative = negative || xc[ws.idx[a]] < 0;
     ws.xmax[c] = xm;
     // Objective of the clamped iterate max(x, 0), which is always feasible.
     double obj = 0.0;
@@ -550,16 +566,28 @@ void solve_block(Problem const &pb,
         std::sort(ws.active.begin(), ws.active.begin() + n_active, mask_less);
         // Level 3 for the whole round: Z = M B with B = D r on each column's F (the Schur path's first
         // product, whatever the column's passive set), then after the solves Y = G X (the duals).
+        // Only columns with |A| < |F| can take the Schur path; the others get no column of Z.
         if (pb.minv != nullptr) {
+            lidx nz = 0;
             for (lidx t = 0; t < n_active; ++t) {
                 lidx const c = ws.active[t];
+                lidx p = 0;
+                for (lidx w = 0; w < nw; ++w)
+                    p += __builtin_popcountll(ws.pass[c * nw + w]);
+                if (2 * p <= k) {
+                    ws.zpos[t] = -1;
+                    continue;
+                }
+                ws.zpos[t] = nz;
                 double const *rc = &ws.r[c * k];
-                double *b = &ws.bbuf[t * k];
+                double *b = &ws.bbuf[nz * k];
                 for (lidx i = 0; i < k; ++i)
                     b[i] = in_passive(ws, nw, c, i) ? pb.d[i] * rc[i] : 0.0;
+                ++nz;
             }
-            blas::gemm<double>('N', 'N', k, n_active, k, 1.0, pb.minv, k, ws.bbuf.data(), k, 0.0,
-                               ws.zbuf.data(), k);
+            if (nz > 0)
+                blas::gemm<double>('N', 'N', k, nz, k, 1.0, pb.minv, k, ws.bbuf.data(), k, 0.0,
+                                   ws.zbuf.data(), k);
         }
         for (lidx g0 = 0; g0 < n_active;) {
             lidx g1 = g0 + 1;
