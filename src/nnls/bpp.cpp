@@ -320,6 +320,7 @@ void solve_group(Problem const &pb, Workspace &ws, lidx g0, lidx g1, BppStats &s
     for (lidx t = g0; t < g1; ++t) {
         double *xc = &ws.x[ws.active[t] * k];
         std::fill(xc, xc + k, 0.0);
+        ws.via_schur[ws.active[t]] = 0;
     }
     if (p == 0)
         return;
@@ -349,7 +350,6 @@ void solve_group(Problem const &pb, Workspace &ws, lidx g0, lidx g1, BppStats &s
                 ws.tmp[a] = b[ws.piv[a] - 1];
             std::copy(ws.tmp.begin(), ws.tmp.begin() + p, b);
         }
-        ws.via_schur[ws.active[t]] = 0;
     }
     if (!f.pivoted) {
         for (lidx t = g0; t < g1; ++t)
