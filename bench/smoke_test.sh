@@ -24,4 +24,12 @@ for a in hals anls-bpp mu; do
 done
 grep -qE 'stored entries per rank min / mean / max [0-9]+ / [0-9]+ / [0-9]+' <<<"$out" || { echo "FAIL: no balance"; exit 1; }
 grep -qE 'peak RSS / nonzero bytes' <<<"$out" || { echo "FAIL: no memory line"; exit 1; }
+# --calibrate: the three cost-model constants, positive numbers, at 2 ranks (so beta is measured).
+out=$(timeout 120 "$mpiexec" "$npflag" 2 "${preflags[@]}" "$bench" --calibrate 2>&1)
+status=$?
+echo "$out"
+[ "$status" = 0 ] || { echo "FAIL: calibrate exit status $status"; exit 1; }
+for c in alpha beta gamma; do
+    grep -qE "^  $c +=? +[0-9][0-9.e+-]* (us|ns|ps) per" <<<"$out" || { echo "FAIL: no $c line"; exit 1; }
+done
 echo "PASS"

@@ -25,6 +25,7 @@
 #include <omp.h>
 #endif
 
+#include "bench_calibrate.hpp"
 #include "driver_main.hpp"
 #include "prism/algorithms/nmf.hpp"
 #include "prism/dist_matrix.hpp"
@@ -33,8 +34,8 @@
 #include "prism/linalg/dist_products.hpp"
 #include "prism/linalg/sparse_products.hpp"
 #include "prism/matrix_ref.hpp"
-#include "prism/sparse_matrix.hpp"
 #include "prism/mpi/collectives.hpp"
+#include "prism/sparse_matrix.hpp"
 #include "prism/util/counter_random.hpp"
 
 namespace po = boost::program_options;
@@ -53,7 +54,8 @@ struct Settings {
     gidx mb = default_block, nb = default_block;
     std::int64_t seed = 1;
     double noise = 0.01;
-    double density = 0; ///< > 0: sparse X with about this fraction of stored entries
+    double density = 0;     ///< > 0: sparse X with about this fraction of stored entries
+    bool calibrate = false; ///< --calibrate: measure the cost-model constants instead
 };
 
 void require(bool ok, const std::string &message) {
@@ -93,25 +95,31 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
     po::options_description visible(
         "Usage: mpirun -np P prism-bench [options]\n\n"
         "Times NMF iterations on planted dense data generated in memory and compares them with the floor:\n"
-        "the two local BLAS products X H^T and X^T W of each rank's block, timed in the same run.\n\nOptions");
+        "the two local BLAS products X H^T and X^T W of each rank's block, timed in the same "
+        "run.\n\nOptions");
     std::string algorithms = "hals,anls-bpp,mu", precision = "double", block = "64";
     visible.add_options()("help,h", "print this help and exit")(
         "m", po::value(&s.m)->default_value(s.m), "rows of X")("n", po::value(&s.n)->default_value(s.n),
                                                                "columns of X")(
         "k", po::value(&s.k)->default_value(s.k), "factorization rank (also the planted rank)")(
-        "iterations", po::value(&s.iterations)->default_value(s.iterations), "timed iterations per algorithm")(
-        "warmup", po::value(&s.warmup)->default_value(s.warmup), "untimed iterations before them")(
-        "algorithms", po::value(&algorithms)->default_value(algorithms), "comma-separated: hals, anls-bpp, mu")(
-        "precision", po::value(&precision)->default_value(precision), "double | float")(
+        "iterations", po::value(&s.iterations)->default_value(s.iterations),
+        "timed iterations per algorithm")("warmup", po::value(&s.warmup)->default_value(s.warmup),
+                                          "untimed iterations before them")(
+        "algorithms", po::value(&algorithms)->default_value(algorithms),
+        "comma-separated: hals, anls-bpp, mu")("precision", po::value(&precision)->default_value(precision),
+                                               "double | float")(
         "grid", po::value(&s.grid_text)->default_value(s.grid_text), "process grid PRxPC, or auto")(
-        "block", po::value(&block)->default_value(block), "distribution block MB or MBxNB")(
-        "seed", po::value(&s.seed)->default_value(s.seed), "seed of the planted data and of the initial factors")(
+        "block", po::value(&block)->default_value(block),
+        "distribution block MB or MBxNB")("seed", po::value(&s.seed)->default_value(s.seed),
+                                          "seed of the planted data and of the initial factors")(
         "noise", po::value(&s.noise)->default_value(s.noise, "0.01"),
         "uniform noise added to W0 H0, relative to the mean entry (>= 0)")(
         "floor-repeats", po::value(&s.floor_repeats)->default_value(s.floor_repeats),
         "repetitions of the floor products (the median is reported)")(
         "sparse", po::value(&s.density)->default_value(s.density, "0 (dense)"),
-        "sparse X (CSR blocks) with this density in (0, 1]: the planted matrix masked at random");
+        "sparse X (CSR blocks) with this density in (0, 1]: the planted matrix masked at random")(
+        "calibrate", po::bool_switch(&s.calibrate),
+        "measure alpha (latency), beta (per word) and gamma (per flop) for docs/SCALING.md and exit");
     po::variables_map vm;
     mpi::agree_call(world, [&] {
         try {
@@ -124,8 +132,8 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
             return;
         }
         require(s.m >= 1 && s.n >= 1, "--m and --n must be at least 1");
-        require(s.k >= 1 && s.k <= std::min(s.m, s.n), "--k must be in [1, min(m, n)] = [1, " +
-                                                          std::to_string(std::min(s.m, s.n)) + "]");
+        require(s.k >= 1 && s.k <= std::min(s.m, s.n),
+                "--k must be in [1, min(m, n)] = [1, " + std::to_string(std::min(s.m, s.n)) + "]");
         require(s.iterations >= 1, "--iterations must be at least 1");
         require(s.warmup >= 0, "--warmup must be >= 0");
         require(s.floor_repeats >= 1, "--floor-repeats must be at least 1");
@@ -214,7 +222,8 @@ SparseDistMatrix<T> sparse_planted(const Grid &grid, const Settings &s, std::uin
     std::vector<double> h0(static_cast<std::size_t>(s.n * s.k)), w0(static_cast<std::size_t>(s.k));
     for (gidx j = 0; j < s.n; ++j) {
         for (gidx l = 0; l < s.k; ++l) {
-            h0[static_cast<std::size_t>(j * s.k + l)] = counter_uniform(seed, 11, j, l) / static_cast<double>(s.k);
+            h0[static_cast<std::size_t>(j * s.k + l)] =
+                counter_uniform(seed, 11, j, l) / static_cast<double>(s.k);
         }
     }
     for (lidx i = 0; i < b.rows; ++i) {
@@ -320,8 +329,8 @@ template <typename T> Row bench_one(MatrixRef<T> x, const Settings &s, Algorithm
 
     const double it = info.iterations;
     const double accounted = info.t_products + info.t_grams + info.t_solve + info.t_comm;
-    double v[6] = {info.seconds, info.t_products, info.t_grams, info.t_solve, info.t_comm,
-                   info.seconds - accounted};
+    double v[6] = {info.seconds, info.t_products, info.t_grams,
+                   info.t_solve, info.t_comm,     info.seconds - accounted};
     mpi::allreduce(x.grid().comm(), v, 6, mpi::Op::max); // each phase: its slowest rank
     Row row;
     row.name = to_string(algorithm);
@@ -367,12 +376,13 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
                   << program << ": threads per rank: OMP_NUM_THREADS=" << env_or_unset("OMP_NUM_THREADS")
                   << " OPENBLAS_NUM_THREADS=" << env_or_unset("OPENBLAS_NUM_THREADS") << " (OpenMP "
                   << omp_threads << ", OpenBLAS " << blas_threads() << ")\n"
-                  << (sparse ? std::string(program) + ": sparse X, density " + std::to_string(s.density) +
-                                   ", stored entries per rank min / mean / max " + std::to_string(balance.min) +
-                                   " / " + std::to_string(static_cast<std::int64_t>(balance.mean)) + " / " +
-                                   std::to_string(balance.max) + " (total " + std::to_string(balance.total) +
-                                   ")\n"
-                             : std::string())
+                  << (sparse
+                          ? std::string(program) + ": sparse X, density " + std::to_string(s.density) +
+                                ", stored entries per rank min / mean / max " + std::to_string(balance.min) +
+                                " / " + std::to_string(static_cast<std::int64_t>(balance.mean)) + " / " +
+                                std::to_string(balance.max) + " (total " + std::to_string(balance.total) +
+                                ")\n"
+                          : std::string())
                   << program << ": " << s.iterations << " timed iterations after " << s.warmup
                   << " warm-up; seconds per iteration, each phase the max over ranks; floor = median of "
                   << s.floor_repeats << " runs of local X H^T + X^T W\n"
@@ -391,9 +401,12 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
         for (const char *h : {"s/iter", "products", "grams", "nnls", "comm", "other", "floor", "ratio"}) {
             out << std::setw(10) << h;
         }
-        out << std::setw(12) << "rel.error" << "\n" << std::fixed;
+        out << std::setw(12) << "rel.error"
+            << "\n"
+            << std::fixed;
         for (const Row &r : rows) {
-            out << std::left << std::setw(10) << r.name << std::right << std::defaultfloat << std::setprecision(4);
+            out << std::left << std::setw(10) << r.name << std::right << std::defaultfloat
+                << std::setprecision(4);
             for (double v : {r.s_iter, r.products, r.grams, r.nnls, r.comm, r.other, r.floor}) {
                 out << std::setw(10) << v;
             }
@@ -408,19 +421,22 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
         for (const Row &r : rows) {
             if (r.bpp.columns > 0) {
                 const double c = static_cast<double>(r.bpp.columns);
-                out << program << ": " << r.name << " inner solver per iteration: " << r.bpp.columns / r.iterations
-                    << " columns, " << std::setprecision(2) << r.bpp.exchange_rounds / c
-                    << " exchange rounds and " << r.bpp.factorizations / c << " factorizations per column, "
-                    << r.bpp.pivoted_fallbacks << " pivoted fallbacks, " << r.bpp.cap_hits << " cap hits\n";
+                out << program << ": " << r.name
+                    << " inner solver per iteration: " << r.bpp.columns / r.iterations << " columns, "
+                    << std::setprecision(2) << r.bpp.exchange_rounds / c << " exchange rounds and "
+                    << r.bpp.factorizations / c << " factorizations per column, " << r.bpp.pivoted_fallbacks
+                    << " pivoted fallbacks, " << r.bpp.cap_hits << " cap hits\n";
             }
         }
         if (sparse) {
-            out << program << ": peak RSS (max over ranks) " << mib(mem[0]) << "; bytes of the local nonzeros "
+            out << program << ": peak RSS (max over ranks) " << mib(mem[0])
+                << "; bytes of the local nonzeros "
                 << "(values + column indices + row offsets, max over ranks) " << mib(mem[1])
                 << "; peak RSS / nonzero bytes (max over ranks) " << std::setprecision(2) << mem[2] << "\n";
         } else {
-            out << program << ": peak RSS (max over ranks) " << mib(mem[0]) << "; local block of X (max over ranks) "
-                << x.local_rows() << " x " << x.local_cols() << " on rank 0, " << mib(mem[1]) << "\n";
+            out << program << ": peak RSS (max over ranks) " << mib(mem[0])
+                << "; local block of X (max over ranks) " << x.local_rows() << " x " << x.local_cols()
+                << " on rank 0, " << mib(mem[1]) << "\n";
         }
         std::cout << out.str() << std::flush;
     }
@@ -432,9 +448,14 @@ int run(const mpi::Comm &world, int argc, char **argv) {
     if (!parse_settings(world, argc, argv, s)) {
         return drivers::exit_ok;
     }
+    if (s.calibrate) {
+        drivers::calibrate(world, std::cout);
+        return drivers::exit_ok;
+    }
     GridShape shape{};
     mpi::agree_call(world, [&] {
-        shape = s.grid_text == "auto" ? choose_grid_shape(world.size(), s.m, s.n) : parse_grid_shape(s.grid_text);
+        shape =
+            s.grid_text == "auto" ? choose_grid_shape(world.size(), s.m, s.n) : parse_grid_shape(s.grid_text);
     });
     Grid grid(world, shape);
     return s.use_float ? run_bench<float>(world, s, grid) : run_bench<double>(world, s, grid);
@@ -443,5 +464,6 @@ int run(const mpi::Comm &world, int argc, char **argv) {
 } // namespace
 
 int main(int argc, char **argv) {
-    return drivers::run_driver(program, argc, argv, [&](const mpi::Comm &world) { return run(world, argc, argv); });
+    return drivers::run_driver(program, argc, argv,
+                               [&](const mpi::Comm &world) { return run(world, argc, argv); });
 }

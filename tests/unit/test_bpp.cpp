@@ -583,3 +583,115 @@ TEST(Bpp, EmptySizesAndInvalidArguments) {
 }
 
 } // namespace
+
+/// Solves with and without the Schur path and checks both against KKT and each other. Returns the Schur
+/// run's counters.
+BppStats compare_schur_with_direct(Mat const &g, Mat const &r, Mat const &warm, double tol) {
+    lidx const k = g.rows, nrhs = r.cols;
+    BppOptions o;
+    o.warm_start = true;
+    o.block_cols = 64;
+    Mat xs = warm, xd = warm;
+    BppStats st_s, st_d;
+    bpp_solve(g.v.data(), k, r.v.data(), k, nrhs, xs.v.data(), k, o, &st_s);
+    o.schur = false;
+    bpp_solve(g.v.data(), k, r.v.data(), k, nrhs, xd.v.data(), k, o, &st_d);
+    EXPECT_EQ(st_d.schur_groups, 0);
+    EXPECT_EQ(st_s.cap_hits, 0);
+    EXPECT_EQ(st_d.cap_hits, 0);
+    double const gmax = max_abs(g.v);
+    for (lidx j = 0; j < nrhs; ++j) {
+        double const *a = &xs.v[j * k];
+        double const *b = &xd.v[j * k];
+        double const scale = 1.0 + max_abs(Vec(b, b + k));
+        EXPECT_LE(kkt_violation(g, &r.v[j * k], a), tol * gmax * scale) << "schur col " << j;
+        EXPECT_LE(kkt_violation(g, &r.v[j * k], b), tol * gmax * scale) << "direct col " << j;
+        for (lidx i = 0; i < k; ++i)
+            EXPECT_NEAR(a[i], b[i], 1e3 * tol * scale) << "col " << j << " i " << i;
+    }
+    return st_s;
+}
+
+TEST(Bpp, SchurPathMatchesDirectPath) {
+    // Nonnegative data: most of each solution is positive, so |A| < |F| and the Schur path is taken; the
+    // warm start (a perturbed solution) gives mixed passive sets from the first round.
+    std::mt19937_64 rng(43);
+    std::uniform_real_distribution<double> ud(0.0, 1.0);
+    for (lidx k : {lidx{3}, lidx{12}, lidx{30}, lidx{50}, lidx{70}}) {
+        lidx const m = 3 * k + 10, nrhs = 400;
+        Mat const a = random_mat(rng, m, k, true);
+        Mat const b = random_mat(rng, m, nrhs, true);
+        Mat const g = transpose_times(a, a);
+        Mat const r = transpose_times(a, b);
+        Mat warm(k, nrhs);
+        for (double &e : warm.v)
+            e = ud(rng) - 0.2;
+        BppStats const st = compare_schur_with_direct(g, r, warm, 1e-11);
+        EXPECT_GT(st.schur_groups, 0) << "k=" << k;
+    }
+}
+
+TEST(Bpp, SchurPathRefinesIllConditionedGram) {
+    // Columns of the design matrix nearly collinear: cond(G) ~ 1e9, inside the Schur path's bound, where
+    // solving through G^{-1} loses digits that refinement must win back.
+    std::mt19937_64 rng(47);
+    std::uniform_real_distribution<double> ud(0.0, 1.0);
+    lidx const k = 20, m = 60, nrhs = 300;
+    Mat a = random_mat(rng, m, k, true);
+    for (lidx i = 0; i < m; ++i)
+        for (lidx j = 1; j < 6; ++j)
+            a(i, j) = a(i, 0) + 3e-5 * (ud(rng) - 0.5);
+    Mat const b = random_mat(rng, m, nrhs, true);
+    Mat const g = transpose_times(a, a);
+    Mat const r = transpose_times(a, b);
+    Mat warm(k, nrhs);
+    for (double &e : warm.v)
+        e = ud(rng);
+    BppStats const st = compare_schur_with_direct(g, r, warm, 1e-10);
+    EXPECT_GT(st.schur_groups, 0);
+    EXPECT_GT(st.refinements, 0);
+}
+
+TEST(Bpp, SingularGramNeverTakesSchurPath) {
+    // Duplicate design columns: G is singular, no inverse exists, every group is factored directly.
+    std::mt19937_64 rng(53);
+    lidx const k = 10, m = 30, nrhs = 200;
+    Mat a = random_mat(rng, m, k, true);
+    for (lidx i = 0; i < m; ++i)
+        a(i, 7) = a(i, 2);
+    Mat const b = random_mat(rng, m, nrhs, true);
+    Mat const g = transpose_times(a, a);
+    Mat const r = transpose_times(a, b);
+    Mat x(k, nrhs);
+    BppStats st;
+    bpp_solve(g.v.data(), k, r.v.data(), k, nrhs, x.v.data(), k, {}, &st);
+    EXPECT_EQ(st.schur_groups, 0);
+    EXPECT_GT(st.pivoted_fallbacks, 0);
+    double const gmax = max_abs(g.v);
+    for (lidx j = 0; j < nrhs; ++j) {
+        double const *xj = &x.v[j * k];
+        EXPECT_LE(kkt_violation(g, &r.v[j * k], xj), 1e-10 * gmax * (1.0 + max_abs(Vec(xj, xj + k))));
+    }
+}
+
+TEST(Bpp, SharedFactorRowsAreReused) {
+    // Columns differing only in their last passive index share all earlier Cholesky rows (direct path).
+    std::mt19937_64 rng(59);
+    lidx const k = 16, m = 40, nrhs = 64;
+    Mat const a = random_mat(rng, m, k, false);
+    Mat const b = random_mat(rng, m, nrhs, false);
+    Mat const g = transpose_times(a, a);
+    Mat const r = transpose_times(a, b);
+    Mat x(k, nrhs), ref(k, nrhs);
+    BppOptions o;
+    o.schur = false;
+    BppStats st;
+    bpp_solve(g.v.data(), k, r.v.data(), k, nrhs, x.v.data(), k, o, &st);
+    EXPECT_GT(st.reused_rows, 0);
+    for (lidx j = 0; j < nrhs; ++j) { // each column alone: nothing to reuse, same answer
+        BppStats one;
+        bpp_solve(g.v.data(), k, &r.v[j * k], k, 1, &ref.v[j * k], k, o, &one);
+        for (lidx i = 0; i < k; ++i)
+            ASSERT_NEAR(x(i, j), ref(i, j), 1e-12 * (1.0 + max_abs(Vec(&ref.v[j * k], &ref.v[j * k] + k))));
+    }
+}
