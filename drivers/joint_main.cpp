@@ -679,7 +679,9 @@ int factorize(
 
     if (root_prints) {
         std::ostringstream summary;
-        const double per_iteration = info.iterations > 0 ? info.seconds / info.iterations : 0.0;
+        // info.seconds is this run's time: after a resume it covers only the iterations run since.
+        const int run_iterations = info.iterations - resume.iterations;
+        const double per_iteration = run_iterations > 0 ? info.seconds / run_iterations : 0.0;
         summary << program << ": " << info.iterations << " iterations (" << info.stop_reason << "), "
                 << seconds_string(per_iteration) << " s/iteration, wall " << seconds_string(MPI_Wtime() - t_start)
                 << " s; weighted relative error " << std::setprecision(6) << info.relative_error << "\n";
@@ -736,7 +738,6 @@ int factorize(
 int run(const mpi::Comm &world, int argc, char **argv) {
     const double t_start = MPI_Wtime();
     const auto t_start_epoch = static_cast<double>(std::time(nullptr));
-    install_stop_handlers();
     Settings s;
     if (!parse_settings(world, argc, argv, s)) {
         return exit_ok;
@@ -754,5 +755,8 @@ int run(const mpi::Comm &world, int argc, char **argv) {
 } // namespace
 
 int main(int argc, char **argv) {
+    // Before MPI_Init: a batch system's warning signal can arrive while MPI starts up (seen under Slurm with
+    // short time limits), and the default action would kill this rank without a checkpoint.
+    install_stop_handlers();
     return run_driver(program, argc, argv, [&](const mpi::Comm &world) { return run(world, argc, argv); });
 }
