@@ -2,11 +2,24 @@
 
 #include <cstdio>
 #include <exception>
+#include <regex>
+#include <string>
 
 #include "prism/error.hpp"
 #include "prism/mpi/environment.hpp"
 
 namespace prism::drivers {
+
+namespace {
+
+// A collective error is about the user's input: the " [function file.cpp:123]" that PRISM_CHECK appends
+// for developers is noise in the one line a user reads.
+std::string without_source_position(const std::string &message) {
+    static const std::regex position(R"( \[[^\[\]]* [A-Za-z0-9_.]+\.(cpp|hpp):[0-9]+\]$)");
+    return std::regex_replace(message, position, "");
+}
+
+} // namespace
 
 int run_driver(const char *program,
                int argc,
@@ -25,7 +38,7 @@ int run_driver(const char *program,
                 MPI_Abort(MPI_COMM_WORLD, exit_internal);
             }
             if (world.rank() == 0) {
-                std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+                std::fprintf(stderr, "%s: error: %s\n", program, without_source_position(e.what()).c_str());
             }
             status = exit_error;
         } catch (const std::exception &e) {

@@ -982,6 +982,11 @@ int run(const mpi::Comm &world, int argc, char **argv) {
     }
     check_output_path(world, s.output, s.force);
     check_checkpoint_path(world, s);
+    std::vector<std::string> input_files;
+    for (const std::string &text : s.inputs) {
+        input_files.push_back(io::parse_dataset_path(text).file);
+    }
+    check_distinct_files(world, input_files, s.output, s.checkpoint);
     const bool study_file = s.names.empty();
     const bool mudata = study_file && io::is_mudata(world, s.inputs[0]);
     const Study study = mudata       ? study_from_mudata(world, s)

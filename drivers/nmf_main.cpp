@@ -399,6 +399,7 @@ int run(const mpi::Comm &world, int argc, char **argv) {
     }
     check_output_path(world, s.output, s.force);
     check_checkpoint_path(world, s);
+    check_distinct_files(world, {s.input.file}, s.output, s.checkpoint);
 
     // The format and shape from metadata only, so a wrong rank or a malformed file is refused before
     // reading any data.

@@ -143,6 +143,14 @@ void check_run_settings(const po::variables_map &vm, RunSettings &s) {
     parse_block(s.block_text, s.mb, s.nb);
     require(s.output_format == "prism" || s.output_format == "h5ad" || s.output_format == "h5mu",
             "invalid --output-format " + in_quotes(s.output_format) + ": expected prism, h5ad or h5mu");
+    // OUT.h5ad / OUT.h5mu mean AnnData / MuData unless the format is given: a Prism-layout file under that
+    // name would be refused by anndata and muon.
+    if (!vm.count("output-format") || vm["output-format"].defaulted()) {
+        const std::string extension = fs::path(s.output).extension().string();
+        if (extension == ".h5ad" || extension == ".h5mu") {
+            s.output_format = extension.substr(1);
+        }
+    }
 }
 
 std::string shell_join(int argc, char **argv) {
@@ -369,19 +377,28 @@ std::string signal_name(int sig) {
 
 double job_deadline_seconds(const mpi::Comm &world, const RunSettings &s, double t_start_epoch) {
     double seconds = 0;
-    if (world.rank() == 0 && !s.max_time_given) {
-        const char *text = std::getenv("PRISM_JOB_END_TIME");
-        if (text == nullptr || *text == '\0') {
-            text = std::getenv("SLURM_JOB_END_TIME");
+    mpi::agree_call(world, [&] {
+        if (world.rank() != 0 || s.max_time_given) {
+            return;
         }
-        char *end = nullptr;
-        const double end_time = text != nullptr ? std::strtod(text, &end) : 0.0;
-        if (text != nullptr && end != text && std::isfinite(end_time) && end_time > 0) {
+        // PRISM_ wins; an unusable value is an error, never silently ignored: the job would then run into
+        // its time limit and lose everything since the last checkpoint.
+        for (const char *name : {"PRISM_JOB_END_TIME", "SLURM_JOB_END_TIME"}) {
+            const char *text = std::getenv(name);
+            if (text == nullptr || *text == '\0') { // empty: unset, as shells treat it
+                continue;
+            }
+            char *end = nullptr;
+            const double end_time = std::strtod(text, &end);
+            require(end != text && *end == '\0' && std::isfinite(end_time) && end_time > 0,
+                    std::string(name) + " = " + in_quotes(text) +
+                        " is not a job end time (Unix epoch seconds); fix or unset it");
             const double now = static_cast<double>(std::time(nullptr));
             const double margin = std::max(60.0, 0.05 * (end_time - t_start_epoch));
             seconds = std::max(end_time - margin - now, 1e-3); // past the deadline: stop after one iteration
+            return;
         }
-    }
+    });
     mpi::bcast(world, &seconds, 1, 0);
     return seconds;
 }
@@ -471,6 +488,36 @@ resume_state_from(const io::CheckpointRecord &record, const std::string &path, s
         }
     }
     return state;
+}
+
+void check_distinct_files(const mpi::Comm &world,
+                          const std::vector<std::string> &inputs,
+                          const std::string &output,
+                          const std::string &checkpoint) {
+    mpi::agree_call(world, [&] {
+        if (world.rank() != 0) {
+            return;
+        }
+        // The same file however it is named (relative, ./, symbolic links, hard links): --force must never
+        // let the result or a checkpoint replace the data it is computed from.
+        const auto same = [](const std::string &a, const std::string &b) {
+            std::error_code ec;
+            if (fs::exists(a, ec) && fs::exists(b, ec)) {
+                return fs::equivalent(a, b, ec);
+            }
+            const fs::path pa = fs::weakly_canonical(fs::absolute(a), ec);
+            const fs::path pb = fs::weakly_canonical(fs::absolute(b), ec);
+            return !ec && pa == pb;
+        };
+        for (const std::string &input : inputs) {
+            require(!same(input, output), "--output " + in_quotes(output) + " is the input file " +
+                                              in_quotes(input) + "; writing it would destroy the data");
+            require(!same(input, checkpoint), "--checkpoint " + in_quotes(checkpoint) + " is the input file " +
+                                                  in_quotes(input) + "; writing it would destroy the data");
+        }
+        require(!same(output, checkpoint),
+                "--checkpoint " + in_quotes(checkpoint) + " and --output " + in_quotes(output) + " are the same file");
+    });
 }
 
 void check_checkpoint_path(const mpi::Comm &world, const RunSettings &s) {

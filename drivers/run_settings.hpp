@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <boost/program_options.hpp>
 
@@ -160,6 +161,13 @@ resume_state_from(const io::CheckpointRecord &record, const std::string &path, s
 /// existing checkpoint is refused unless --force (a requeued job that forgot --resume must not overwrite
 /// hours of work with iteration 1); the checkpoint's folder must exist. Collective on `world`.
 void check_checkpoint_path(const mpi::Comm &world, const RunSettings &s);
+
+/// Refuses an output or checkpoint that is one of the input files, or a checkpoint that is the output,
+/// comparing the files themselves (any spelling, links), before anything is read. Collective on `world`.
+void check_distinct_files(const mpi::Comm &world,
+                          const std::vector<std::string> &inputs,
+                          const std::string &output,
+                          const std::string &checkpoint);
 
 /// For --resume: reads the checkpoint's record, refuses (collective Error, one line) a missing, corrupt or
 /// foreign checkpoint (first differing identity entry named) or one with more iterations than --max-iter.

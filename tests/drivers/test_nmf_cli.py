@@ -254,6 +254,41 @@ expect_error("unknown option", "unrecognised option '--frobnicate'", 2, "--input
              "--frobnicate")
 expect_error("output folder missing", "does not exist", 2, "--input", golub, "--rank", "3", out="no/such/dir/o.h5")
 
+# Regression (user report): --force let the result or a checkpoint overwrite the input file itself.
+own = h5("own_input.h5", rng.random((30, 20)))
+expect_error("--output is the input, even with --force", "is the input file", 2, "--input", own, "--rank", "2",
+             "--force", out="own_input.h5")
+os.symlink(own, os.path.join(work, "own_link.h5"))
+expect_error("--output is the input through a symbolic link", "is the input file", 2, "--input",
+             os.path.join(work, "own_link.h5"), "--rank", "2", "--force", out="own_input.h5")
+expect_error("--checkpoint is the input", "is the input file", 2, "--input", own, "--rank", "2", "--checkpoint",
+             own, "--checkpoint-every", "1", "--force")
+expect_error("--checkpoint is --output spelled another way", "are the same file", 2, "--input", own, "--rank",
+             "2", "--checkpoint", os.path.join(work, ".", "never.h5"))
+with h5py.File(own, "r") as f:
+    check("the input survived", list(f.keys()) == ["X"], str(list(f.keys())))
+# A job end time that is not a number is an error, not silently no deadline (the job would be killed).
+env_before = dict(os.environ)
+os.environ["PRISM_JOB_END_TIME"] = "abc"
+expect_error("malformed PRISM_JOB_END_TIME", "PRISM_JOB_END_TIME = 'abc' is not a job end time", 2, "--input",
+             own, "--rank", "2")
+os.environ.clear()
+os.environ.update(env_before)
+# Collective errors are one line for users: no " [function file.cpp:line]" developer suffix.
+bad_mtx = os.path.join(work, "bad.mtx")
+with open(bad_mtx, "w") as f:
+    f.write("%%MatrixMarket matrix coordinate real general\n3 3 2\n1 1 1\n5 1 2\n")
+status, _, stderr, _ = run(2, "--input", bad_mtx, "--rank", "1", "--output", os.path.join(work, "never.h5"))
+check("error lines carry no source position", status == 2 and ".cpp:" not in stderr and stderr.strip(), stderr)
+# OUT.h5ad without --output-format is AnnData (anndata would refuse Prism's layout under that name).
+status, _, stderr, _ = run(2, "--input", own, "--rank", "2", "--output", os.path.join(work, "by_ext.h5ad"),
+                           "--quiet")
+with h5py.File(os.path.join(work, "by_ext.h5ad"), "r") as f:
+    check("--output x.h5ad writes AnnData", status == 0 and f.attrs.get("encoding-type") == "anndata" and
+          f["obsm/X_nmf"].shape == (20, 2) and f["varm/NMF"].shape == (30, 2), f"{stderr} {dict(f.attrs)}")
+expect_error("--output x.h5mu from prism-nmf", "h5mu is for joint runs", 2, "--input", own, "--rank", "2",
+             out="never.h5mu")
+
 status, stdout, _, _ = run(2, "--help")
 check("--help documents options with defaults", status == 0 and "--algorithm" in stdout and "(=200)" in stdout,
       stdout)
