@@ -1,16 +1,22 @@
-// prism-info FILE[:DATASET]: what a dataset is, how it distributes, and whether NMF can take it.
+// prism-info FILE[:OBJECT]: what an input is (any format prism-nmf reads: HDF5 dataset or CSR/CSC group, 10x,
+// .h5ad, a .h5mu modality, .mtx), how it distributes, and whether NMF can take it.
 
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <boost/program_options.hpp>
 
 #include "driver_main.hpp"
+#include "input_matrix.hpp"
 #include "prism/dist_matrix.hpp"
 #include "prism/grid.hpp"
 #include "prism/io/hdf5_matrix.hpp"
+#include "prism/io/input_source.hpp"
+#include "prism/linalg/sparse_products.hpp"
 #include "prism/matrix_stats.hpp"
 #include "prism/mpi/collectives.hpp"
 
@@ -33,9 +39,10 @@ std::string pos(const Position &p) {
 
 int run(const mpi::Comm &world, int argc, char **argv) {
     po::options_description visible(
-        "Usage: mpirun -np P prism-info FILE[:DATASET] [options]\n\n"
-        "Describes a matrix dataset (default /X), distributes it over a process grid, "
-        "and prints global statistics computed in parallel.\n\nOptions");
+        "Usage: mpirun -np P prism-info FILE[:OBJECT] [options]\n\n"
+        "Describes any input prism-nmf reads (an HDF5 dataset, default /X, or CSR/CSC group; AnnData .h5ad;\n"
+        "10x HDF5; a MuData modality FILE.h5mu:/mod/NAME; MatrixMarket .mtx), distributes it over a process\n"
+        "grid (sparse data stays sparse) and prints global statistics computed in parallel.\n\nOptions");
     std::string grid_text, block_text;
     visible.add_options()("help,h", "print this help and exit")(
         "grid", po::value(&grid_text)->default_value("auto"), "process grid PRxPC, or auto")(
@@ -43,7 +50,7 @@ int run(const mpi::Comm &world, int argc, char **argv) {
         "check", "exit with status 1 if the matrix has NaN/Inf or negative entries (what NMF refuses)");
     po::options_description hidden;
     std::string input;
-    hidden.add_options()("input", po::value(&input), "FILE[:DATASET]");
+    hidden.add_options()("input", po::value(&input), "FILE[:OBJECT]");
     po::options_description all;
     all.add(visible).add(hidden);
     po::positional_options_description positional;
@@ -57,7 +64,7 @@ int run(const mpi::Comm &world, int argc, char **argv) {
             throw Error(std::string(e.what()) + " (see --help)");
         }
         if (!vm.count("help") && input.empty()) {
-            throw Error("no input given: prism-info FILE[:DATASET] (see --help)");
+            throw Error("no input given: prism-info FILE[:OBJECT] (see --help)");
         }
     });
     if (vm.count("help")) {
@@ -67,17 +74,24 @@ int run(const mpi::Comm &world, int argc, char **argv) {
         return 0;
     }
 
-    const io::DatasetPath path = io::parse_dataset_path(input);
-    const io::DatasetInfo info = io::inspect_dataset(world, path);
+    // Every format prism-nmf reads, described from metadata first (a wrong file costs nothing).
+    const io::InputSource src = io::describe_input(world, input);
+    const bool hdf5_dense = src.format == io::InputFormat::hdf5_dense;
+    const io::DatasetPath path =
+        hdf5_dense ? io::parse_dataset_path(input) : io::DatasetPath{src.file, src.object};
+    io::DatasetInfo info;
+    if (!src.sparse) {
+        info = io::inspect_dataset(world, path);
+    }
     GridShape shape{};
     gidx mb = default_block, nb = default_block;
     mpi::agree_call(world, [&] {
-        if (info.dims.size() != 2) {
+        if (!src.sparse && info.dims.size() != 2) {
             throw Error("'" + path.file + "': dataset '" + path.dataset + "' has " +
                         std::to_string(info.dims.size()) + " dimensions (" + join_dims(info.dims) +
                         "); expected a 2-D matrix");
         }
-        shape = grid_text == "auto" ? choose_grid_shape(world.size(), info.dims[0], info.dims[1])
+        shape = grid_text == "auto" ? choose_grid_shape(world.size(), src.rows, src.cols)
                                     : parse_grid_shape(grid_text);
         const GridShape blocks = parse_grid_shape(block_text.find_first_of("xX,") == std::string::npos
                                                       ? block_text + "x" + block_text
@@ -86,29 +100,61 @@ int run(const mpi::Comm &world, int argc, char **argv) {
         nb = blocks.cols;
     });
     Grid grid(world, shape);
-    DistMatrix<double> a = io::read_matrix<double>(grid, path, mb, nb);
+    const drivers::InputMatrix<double> in = drivers::read_input_matrix<double>(grid, src, path, mb, nb);
+    const MatrixRef<double> a = in.ref();
     const MatrixStats s = compute_stats(a);
     const auto local_rows = mpi::allgather_value(world, a.local_rows());
     const auto local_cols = mpi::allgather_value(world, a.local_cols());
-    const std::string parent = path.dataset.substr(0, path.dataset.find_last_of('/'));
-    const bool has_row_names = io::dataset_exists(world, path.file, parent + "/row_names");
-    const bool has_col_names = io::dataset_exists(world, path.file, parent + "/col_names");
+    std::vector<std::int64_t> local_stored;
+    NnzBalance balance;
+    if (in.sparse) {
+        local_stored = mpi::allgather_value(world, static_cast<std::int64_t>(in.sparse->local_nnz()));
+        balance = nnz_balance(*in.sparse);
+    }
+    bool has_row_names = !src.row_names.empty(), has_col_names = !src.col_names.empty();
+    if (hdf5_dense) { // Prism's own layout: the name lists next to the matrix
+        const std::string parent = path.dataset.substr(0, path.dataset.find_last_of('/'));
+        has_row_names = io::dataset_exists(world, path.file, parent + "/row_names");
+        has_col_names = io::dataset_exists(world, path.file, parent + "/col_names");
+    }
 
     if (world.rank() == 0) {
         std::ostringstream out;
-        out << "file       " << path.file << "\n"
-            << "dataset    " << path.dataset << "\n"
-            << "shape      " << join_dims(info.dims) << " (rows = features, columns = samples)\n"
-            << "type       " << info.type << "\n"
-            << "storage    " << (info.chunk.empty() ? "contiguous" : "chunked " + join_dims(info.chunk))
-            << ", filters: " << info.filters << "\n"
-            << "names      row_names " << (has_row_names ? "present" : "absent") << ", col_names "
+        const double cells = static_cast<double>(src.rows) * static_cast<double>(src.cols);
+        out << "file       " << src.file << "\n";
+        if (hdf5_dense) {
+            out << "dataset    " << path.dataset << "\n";
+        } else {
+            out << "format     " << to_string(src.format) << (src.sparse ? ", sparse" : ", dense")
+                << (src.object.empty() ? "" : " at " + src.object) << "\n";
+            if (!src.orientation.empty()) {
+                out << "           " << src.orientation << "\n";
+            }
+        }
+        out << "shape      " << src.rows << " x " << src.cols << " (rows = features, columns = samples)\n";
+        if (src.sparse) {
+            out << "stored     " << balance.total << " entries ("
+                << (cells > 0 ? 100.0 * balance.total / cells : 0.0) << " % of the matrix)\n";
+        } else {
+            out << "type       " << info.type << "\n"
+                << "storage    " << (info.chunk.empty() ? "contiguous" : "chunked " + join_dims(info.chunk))
+                << ", filters: " << info.filters << "\n";
+        }
+        out << "names      row_names " << (has_row_names ? "present" : "absent") << ", col_names "
             << (has_col_names ? "present" : "absent") << "\n"
             << "grid       " << grid.shape_string() << " on " << world.size() << " ranks, block " << mb << "x"
             << nb << "\n";
         for (int r = 0; r < world.size(); ++r) {
             out << "  rank " << r << " (" << r / grid.cols() << "," << r % grid.cols() << "): local block "
-                << local_rows[r] << " x " << local_cols[r] << "\n";
+                << local_rows[r] << " x " << local_cols[r];
+            if (in.sparse) {
+                out << ", " << local_stored[r] << " stored";
+            }
+            out << "\n";
+        }
+        if (in.sparse) {
+            out << "stored per rank min / mean / max " << balance.min << " / " << balance.mean << " / "
+                << balance.max << " (imbalance " << balance.imbalance() << ")\n";
         }
         const double entries = static_cast<double>(s.rows) * static_cast<double>(s.cols);
         out << "statistics (computed in parallel)\n"
@@ -147,8 +193,7 @@ int run(const mpi::Comm &world, int argc, char **argv) {
         }
         if (!problem.empty()) {
             if (world.rank() == 0) {
-                std::cerr << "prism-info: check failed: '" << path.file << "':" << path.dataset << " has "
-                          << problem << "\n";
+                std::cerr << "prism-info: check failed: " << src.label() << " has " << problem << "\n";
             }
             return drivers::exit_data_check_failed;
         }

@@ -19,14 +19,15 @@
 #include <boost/program_options.hpp>
 
 #include "driver_main.hpp"
+#include "input_matrix.hpp"
 #include "prism/algorithms/init_nndsvd.hpp"
 #include "prism/algorithms/nmf.hpp"
 #include "prism/dist_matrix.hpp"
 #include "prism/factor.hpp"
 #include "prism/factor_relabel.hpp"
 #include "prism/grid.hpp"
-#include "prism/io/checkpoint.hpp"
 #include "prism/io/anndata_writer.hpp"
+#include "prism/io/checkpoint.hpp"
 #include "prism/io/factor_io.hpp"
 #include "prism/io/hdf5_matrix.hpp"
 #include "prism/io/input_source.hpp"
@@ -206,32 +207,10 @@ void write_h5ad(const mpi::Comm &world,
         [&](const std::string &tmp) { io::finish_anndata(tmp, e); });
 }
 
-// The data as the file holds it: dense or sparse (never densified), relabelled by --permute.
-template <typename T> struct InputMatrix {
-    std::optional<DistMatrix<T>> dense;
-    std::optional<SparseDistMatrix<T>> sparse;
-    IndexOrigin origin; ///< where the rows / columns came from (empty: not permuted)
-    MatrixRef<T> ref() const { return sparse ? MatrixRef<T>(*sparse) : MatrixRef<T>(*dense); }
-};
-
 template <typename T> InputMatrix<T> read_input(const Settings &s, const Grid &grid) {
-    InputMatrix<T> in;
-    const io::InputSource &src = s.source;
-    if (!src.sparse) {
-        in.dense.emplace(src.format == io::InputFormat::hdf5_dense
-                             ? io::read_matrix<T>(grid, s.input, s.mb, s.nb)
-                             : io::read_dense_source<T>(grid, src, s.mb, s.nb));
-        return in;
-    }
-    std::vector<gidx> row_map, col_map;
-    if (s.permute) {
-        const auto seed = static_cast<std::uint64_t>(s.seed);
-        row_map = random_permutation(seed, PermutedAxis::rows, src.rows);
-        col_map = random_permutation(seed, PermutedAxis::cols, src.cols);
-        in.origin = permutation_origin(seed, src.rows, src.cols);
-    }
-    in.sparse.emplace(io::read_sparse_source<T>(grid, src, s.mb, s.nb, row_map, col_map));
-    return in;
+    return read_input_matrix<T>(grid, s.source, s.input, s.mb, s.nb,
+                                s.permute ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(s.seed))
+                                          : std::nullopt);
 }
 
 // Names of the rows and columns: for Prism's dense layout the datasets next to the matrix (skipped with a
@@ -296,7 +275,8 @@ int factorize(
 
     // What a checkpoint must match: the problem's options and the data as factorized.
     Identity identity = problem_identity(s);
-    for (auto &entry : input_identity<T>(world, "input", {s.source.file, s.source.object}, s.source.format, x)) {
+    for (auto &entry :
+         input_identity<T>(world, "input", {s.source.file, s.source.object}, s.source.format, x)) {
         identity.push_back(std::move(entry));
     }
     Factor<T> w(x, FactorSide::w, s.k), ht(x, FactorSide::ht, s.k);

@@ -43,27 +43,6 @@ std::string in_quotes(const std::string &s) {
     return "'" + s + "'";
 }
 
-// Names of the objects directly in `group` (for "did you mean" hints), at most `limit`.
-std::vector<std::string> list_members(hid_t file, const std::string &group, std::size_t limit) {
-    std::vector<std::string> names;
-    Hid g = group_hid(H5Gopen2(file, group.c_str(), H5P_DEFAULT));
-    if (!g.valid()) {
-        return names;
-    }
-    H5G_info_t info{};
-    if (H5Gget_info(g.get(), &info) < 0) {
-        return names;
-    }
-    for (hsize_t i = 0; i < info.nlinks && names.size() < limit; ++i) {
-        char buffer[256] = {0};
-        if (H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, buffer, sizeof buffer,
-                               H5P_DEFAULT) >= 0) {
-            names.push_back((group == "/" ? "/" : group + "/") + buffer);
-        }
-    }
-    return names;
-}
-
 // True if every component of `path` exists as a link (H5Lexists fails on a missing intermediate group).
 bool path_exists(hid_t file, const std::string &path) {
     std::size_t pos = 0;
@@ -305,6 +284,26 @@ void transfer_by_column_rounds(const DistMatrix<T> &a, Transfer &&transfer_round
 }
 
 } // namespace
+
+std::vector<std::string> list_members(hid_t file, const std::string &group, std::size_t limit) {
+    std::vector<std::string> names;
+    Hid g = group_hid(H5Gopen2(file, group.c_str(), H5P_DEFAULT));
+    if (!g.valid()) {
+        return names;
+    }
+    H5G_info_t info{};
+    if (H5Gget_info(g.get(), &info) < 0) {
+        return names;
+    }
+    for (hsize_t i = 0; i < info.nlinks && names.size() < limit; ++i) {
+        char buffer[256] = {0};
+        if (H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, buffer, sizeof buffer,
+                               H5P_DEFAULT) >= 0) {
+            names.push_back((group == "/" ? "/" : group + "/") + buffer);
+        }
+    }
+    return names;
+}
 
 DatasetPath parse_dataset_path(const std::string &text, const std::string &default_dataset) {
     DatasetPath path{text, default_dataset};

@@ -340,9 +340,15 @@ void describe_hdf5_object(hid_t file, InputSource &src, const std::string &objec
         return;
     }
     switch (kind_of(file, object)) {
-    case Kind::none:
+    case Kind::none: {
+        std::string found;
+        for (const auto &name : list_members(file, owner, 8)) { // what the user may have meant
+            found += (found.empty() ? "" : ", ") + name;
+        }
         throw Error(in_quotes(src.file) + ": no dataset " + in_quotes(object) +
-                    " (nor a sparse matrix group of that name)");
+                    " (nor a sparse matrix group of that name" + (found.empty() ? "" : "; found: " + found) +
+                    ")");
+    }
     case Kind::dataset: {
         const auto dims = dataset_dims(file, object);
         src.format = InputFormat::hdf5_dense;

@@ -53,7 +53,7 @@ run 2 "$bin/prism-info" --help
 [ "$status" = 0 ] && grep -q -- "--grid" <<<"$out"
 check "prism-info --help" $?
 
-expect_error "missing dataset" "error: '$golub': no dataset '/Y' (found: /X, /col_annot, /col_names, /row_names)" \
+expect_error "missing dataset" "error: '$golub': no dataset '/Y' (nor a sparse matrix group of that name; found: /X, /col_annot, /col_names, /row_names)" \
     4 "$bin/prism-info" "$golub:/Y"
 expect_error "missing file" "error: 'nope.h5': no such file" 4 "$bin/prism-info" nope.h5
 expect_error "grid mismatch" "error: process grid 3x2 = 6 ranks does not match the 4 MPI ranks" \

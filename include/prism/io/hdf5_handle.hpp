@@ -3,7 +3,10 @@
 
 #include <hdf5.h>
 
+#include <cstddef>
+#include <string>
 #include <utility>
+#include <vector>
 
 namespace prism::io {
 
@@ -67,5 +70,9 @@ inline Hid attr_hid(hid_t id) {
 /// Turns off HDF5's own error printing (we check return codes and report one clear line instead).
 /// Local: no communication; idempotent.
 void silence_hdf5_errors();
+
+/// Full paths of the objects directly in `group` of an open file, at most `limit` (for "found: ..." hints
+/// when a named object is missing); empty if `group` is not a group. Local.
+std::vector<std::string> list_members(hid_t file, const std::string &group, std::size_t limit);
 
 } // namespace prism::io
