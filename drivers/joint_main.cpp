@@ -34,8 +34,8 @@
 #include "prism/factor.hpp"
 #include "prism/factor_relabel.hpp"
 #include "prism/grid.hpp"
-#include "prism/io/checkpoint.hpp"
 #include "prism/io/anndata_writer.hpp"
+#include "prism/io/checkpoint.hpp"
 #include "prism/io/factor_io.hpp"
 #include "prism/io/hdf5_matrix.hpp"
 #include "prism/io/input_source.hpp"
@@ -217,6 +217,9 @@ std::string duplicates_of(const std::vector<std::string> &names, std::size_t &co
 Study study_from_file(const mpi::Comm &world, const Settings &s) {
     const std::string file = s.inputs[0];
     Study study;
+    mpi::agree(world, file.size() < 4 || file.compare(file.size() - 4, 4, ".mtx") != 0,
+               in_quotes(file) + ": a MatrixMarket file is one modality: give it a name with --input " +
+                   file + " --name NAME");
     std::vector<std::string> available;
     for (const auto &member : io::list_group(world, file, "/")) {
         if (io::dataset_exists(world, file, "/" + member + "/X")) {
@@ -299,6 +302,23 @@ Study study_from_pairs(const mpi::Comm &world, const Settings &s) {
             src.x = {src.source.file, src.source.object};
             src.rows = src.source.rows;
             src.cols = src.source.cols;
+        }
+        if (src.source.format == io::InputFormat::matrix_market) {
+            // MatrixMarket has no sample names, and modalities are aligned by name: a lone modality is
+            // fine (samples numbered sample0, sample1, ...), several are not.
+            mpi::agree(world, s.inputs.size() == 1,
+                       "modality " + in_quotes(src.name) + " (" + src.source.label() +
+                           "): MatrixMarket carries no sample names and prism-joint aligns modalities by "
+                           "sample name; convert it to .h5ad (with obs names) first");
+            std::vector<std::string> samples;
+            for (gidx j = 0; j < src.cols; ++j) {
+                samples.push_back("sample" + std::to_string(j));
+                column_of.emplace(samples.back(), j);
+            }
+            study.sample_names = samples;
+            samples_of.push_back(std::move(samples));
+            study.modalities.push_back(src);
+            continue;
         }
         const std::string group = parent_of(src.x.dataset);
         const std::string samples_path =
@@ -545,8 +565,8 @@ Identity joint_identity(const mpi::Comm &world,
         const std::string label = "modality " + names[v];
         // The transform first: it changes the checksum too, and is the clearer reason to give.
         identity.emplace_back(label + " transform", transformed[v] ? "log1p" : "none");
-        for (auto &entry : input_identity<T>(world, label, study.modalities[v].x, study.modalities[v].source.format,
-                                                    *mods[v].x)) {
+        for (auto &entry : input_identity<T>(world, label, study.modalities[v].x,
+                                             study.modalities[v].source.format, *mods[v].x)) {
             identity.push_back(std::move(entry));
         }
         std::ostringstream weight, observed;
@@ -651,7 +671,8 @@ int factorize(
         } else {
             mods[v].x = dense[v].get();
         }
-        mods[v].name = src.name + " (" + in_quotes(src.x.file) + ":" + src.x.dataset + ")";
+        mods[v].name = src.name;
+        mods[v].source = in_quotes(src.x.file) + (src.x.dataset.empty() ? "" : ":" + src.x.dataset);
         if (!src.file_col.empty()) {
             mods[v].observed.resize(src.file_col.size());
             for (std::size_t j = 0; j < src.file_col.size(); ++j) {

@@ -51,7 +51,8 @@ constexpr std::size_t max_modalities = 63; // missingness patterns are 64-bit ma
 using Run = std::pair<lidx, lidx>; // [begin, end) of local columns
 
 template <typename T> std::string label(const JointModality<T> &m, std::size_t v) {
-    return m.name.empty() ? "modality " + std::to_string(v) : "modality '" + m.name + "'";
+    return (m.name.empty() ? "modality " + std::to_string(v) : "modality '" + m.name + "'") +
+           (m.source.empty() ? "" : " (" + m.source + ")");
 }
 
 template <typename T> bool observes(const JointModality<T> &m, gidx j) {
@@ -450,7 +451,8 @@ std::vector<double> validate_joint_input(const std::vector<JointModality<T>> &mo
         const std::string who = label(m, v);
         fail_if(sums[0] > 0, who + " has " + std::to_string(static_cast<std::int64_t>(sums[0])) +
                                  " NaN entries in observed samples; the first is at " + position(first[0]) +
-                                 ". NMF needs finite data (mark missing samples in `observed`)");
+                                 ". NMF needs finite data; leave a sample this modality did not measure out "
+                                 "of it (not an observed sample) instead of storing NaN");
         fail_if(sums[1] > 0, who + " has " + std::to_string(static_cast<std::int64_t>(sums[1])) +
                                  " infinite entries in observed samples; the first is at " + position(first[1]) +
                                  ". NMF needs finite data");

@@ -168,15 +168,18 @@ SparseDistMatrix<T> read_compressed(const Grid &grid,
     }
     for (gidx i = lo; i < hi && defect.empty(); ++i) {
         const auto a = ptr[static_cast<std::size_t>(i - lo)], b = ptr[static_cast<std::size_t>(i - lo + 1)];
-        if (b < a || a < 0 || b > nnz) {
+        if (i + 1 == major && a >= 0 && a <= nnz && b > nnz) { // the usual off-by-one at the end
+            defect = field(g, "indptr") + " must end at len(data) (= " + std::to_string(nnz) +
+                     "), but indptr[" + std::to_string(major) + "] = " + std::to_string(b);
+        } else if (b < a || a < 0 || b > nnz) {
             defect = field(g, "indptr") + " is not monotone within [0, " + std::to_string(nnz) +
                      "]: indptr[" + std::to_string(i) + "] = " + std::to_string(a) + ", indptr[" +
                      std::to_string(i + 1) + "] = " + std::to_string(b);
         }
     }
     if (defect.empty() && hi == major && hi > lo && ptr.back() != nnz) {
-        defect = field(g, "indptr") + "[" + std::to_string(major) + "] = " + std::to_string(ptr.back()) +
-                 " but " + field(g, "data") + " holds " + std::to_string(nnz) + " values";
+        defect = field(g, "indptr") + " must end at len(data) (= " + std::to_string(nnz) + "), but indptr[" +
+                 std::to_string(major) + "] = " + std::to_string(ptr.back());
     }
     if (defect.empty() && major == 0 && nnz != 0) {
         defect = field(g, "data") + " holds " + std::to_string(nnz) + " values for an empty shape";

@@ -31,6 +31,14 @@ std::string join_path(const std::string &group, const std::string &name) {
 
 // ------------------------------------------------------------------ serial metadata helpers (rank 0)
 
+// gzip magic bytes (1f 8b): 10x ships matrix.mtx.gz, and HDF5 would only say "not HDF5".
+bool is_gzip(const std::string &file) {
+    std::ifstream in(file, std::ios::binary);
+    unsigned char magic[2] = {0, 0};
+    in.read(reinterpret_cast<char *>(magic), 2);
+    return (in.gcount() == 2 && magic[0] == 0x1f && magic[1] == 0x8b) || ends_with(file, ".gz");
+}
+
 Hid open_serial(const std::string &file) {
     silence_hdf5_errors();
     if (!std::filesystem::exists(file)) {
@@ -38,6 +46,10 @@ Hid open_serial(const std::string &file) {
     }
     if (std::filesystem::is_directory(file)) {
         throw Error(in_quotes(file) + ": is a directory, not a data file");
+    }
+    if (is_gzip(file)) {
+        throw Error(in_quotes(file) +
+                    ": gzip-compressed files are not supported; decompress it first (gunzip " + file + ")");
     }
     Hid f = file_hid(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
     if (!f.valid()) {
@@ -215,16 +227,26 @@ void describe_compressed(hid_t file, InputSource &src, bool tenx) {
     src.sparse = true;
 }
 
-void describe_anndata_local(hid_t file, InputSource &src, const std::string &group) {
-    const std::string x = join_path(group, "X");
+// The AnnData in `group`: its matrix `x` (X, a layer, or raw/X; cells x genes like X) with the cell
+// names of group/obs and the gene names of `var_frame` (group/var, or group/raw/var for raw/X).
+void describe_anndata_local(
+    hid_t file, InputSource &src, const std::string &group, std::string x = "", std::string var_frame = "") {
+    if (x.empty()) {
+        x = join_path(group, "X");
+    }
+    if (var_frame.empty()) {
+        var_frame = join_path(group, "var");
+    }
     const std::string where = in_quotes(src.file) + (group == "/" ? "" : ":" + group);
+    const std::string what = // "X", "layers/counts", "raw/X"
+        x == join_path(group, "X") ? std::string("X") : x.substr(group == "/" ? 1 : group.size() + 1);
     src.format = InputFormat::anndata;
     src.object = x;
     src.transpose = true;
     gidx n_obs = 0, n_vars = 0;
     switch (kind_of(file, x)) {
     case Kind::none:
-        throw Error(where + ": AnnData has no X (nothing to factorize)");
+        throw Error(where + ": AnnData has no " + what + " (nothing to factorize)");
     case Kind::dataset: {
         const auto dims = dataset_dims(file, x);
         if (dims.size() != 2) {
@@ -239,9 +261,8 @@ void describe_anndata_local(hid_t file, InputSource &src, const std::string &gro
         bool found = false;
         const std::string encoding = string_attribute(file, x, "encoding-type", found);
         if (!found) {
-            throw Error(in_quotes(src.file) + ":" + x +
-                        ": sparse X has no encoding-type attribute (csr_matrix or "
-                        "csc_matrix)");
+            throw Error(in_quotes(src.file) + ":" + x + ": sparse " + what +
+                        " has no encoding-type attribute (csr_matrix or csc_matrix)");
         }
         describe_compressed(file, src, false);
         n_obs = src.compressed.stored_rows;
@@ -253,9 +274,9 @@ void describe_anndata_local(hid_t file, InputSource &src, const std::string &gro
     src.cols = n_obs;
     // Names: the obs / var dataframes' index (named by their _index attribute).
     for (const auto &[frame, expected, target] :
-         {std::make_tuple(std::string("obs"), n_obs, &src.col_names),
-          std::make_tuple(std::string("var"), n_vars, &src.row_names)}) {
-        const std::string df = join_path(group, frame);
+         {std::make_tuple(join_path(group, "obs"), n_obs, &src.col_names),
+          std::make_tuple(var_frame, n_vars, &src.row_names)}) {
+        const std::string &df = frame;
         if (kind_of(file, df) != Kind::group) {
             continue;
         }
@@ -271,14 +292,14 @@ void describe_anndata_local(hid_t file, InputSource &src, const std::string &gro
         }
         const gidx length = length_of(file, path);
         if (length != expected) {
-            throw Error(in_quotes(src.file) + ":" + path + " has " + std::to_string(length) +
-                        " names but X is " + std::to_string(n_obs) + " x " + std::to_string(n_vars) +
+            throw Error(in_quotes(src.file) + ":" + path + " has " + std::to_string(length) + " names but " +
+                        what + " is " + std::to_string(n_obs) + " x " + std::to_string(n_vars) +
                         " (n_obs x n_vars): shape mismatch");
         }
         *target = path;
     }
-    src.orientation = src.label() + ": AnnData X is cells x genes (" + std::to_string(n_obs) + " x " +
-                      std::to_string(n_vars) +
+    src.orientation = src.label() + ": AnnData " + what + " is cells x genes (" + std::to_string(n_obs) +
+                      " x " + std::to_string(n_vars) +
                       (src.sparse ? (src.compressed.by_rows ? ", CSR" : ", CSC") : ", dense") +
                       "); factorizing its transpose, genes x cells (" + std::to_string(n_vars) + " x " +
                       std::to_string(n_obs) + ")";
@@ -323,6 +344,34 @@ bool is_tenx_group(hid_t file, const std::string &group) {
            kind_of(file, join_path(group, "barcodes")) == Kind::dataset;
 }
 
+// The root groups holding data, indices, indptr and shape (10x v2 genome groups).
+std::vector<std::string> tenx_v2_genomes(hid_t file) {
+    std::vector<std::string> genomes;
+    H5G_info_t info;
+    if (H5Gget_info(file, &info) < 0) {
+        return genomes;
+    }
+    for (hsize_t k = 0; k < info.nlinks; ++k) {
+        const ssize_t n =
+            H5Lget_name_by_idx(file, "/", H5_INDEX_NAME, H5_ITER_INC, k, nullptr, 0, H5P_DEFAULT);
+        if (n <= 0) {
+            continue;
+        }
+        std::string name(static_cast<std::size_t>(n) + 1, '\0');
+        H5Lget_name_by_idx(file, "/", H5_INDEX_NAME, H5_ITER_INC, k, name.data(), name.size(), H5P_DEFAULT);
+        name.resize(static_cast<std::size_t>(n));
+        const std::string g = "/" + name;
+        bool complete = kind_of(file, g) == Kind::group;
+        for (const char *field : {"data", "indices", "indptr", "shape"}) {
+            complete = complete && kind_of(file, join_path(g, field)) == Kind::dataset;
+        }
+        if (complete) {
+            genomes.push_back(name);
+        }
+    }
+    return genomes;
+}
+
 bool is_anndata_group(hid_t file, const std::string &group) {
     return kind_of(file, join_path(group, "X")) != Kind::none &&
            kind_of(file, join_path(group, "obs")) != Kind::none &&
@@ -337,6 +386,26 @@ void describe_hdf5_object(hid_t file, InputSource &src, const std::string &objec
     if (object.size() >= 2 && object.compare(object.size() - 2, 2, "/X") == 0 &&
         is_anndata_group(file, owner) && kind_of(file, join_path(owner, "obs")) == Kind::group) {
         describe_anndata_local(file, src, owner);
+        return;
+    }
+    // An AnnData's layers (OWNER/layers/NAME) and raw counts (OWNER/raw/X) are cells x genes like X:
+    // transposed, with X's cell names and, for raw/X, raw's own gene names (raw/var).
+    const auto anndata_owner = [&](const std::string &suffix_dir) -> std::string {
+        const std::size_t at = object.rfind(suffix_dir);
+        if (at == std::string::npos || object.find('/', at + suffix_dir.size()) != std::string::npos ||
+            at + suffix_dir.size() == object.size()) {
+            return "";
+        }
+        const std::string g = at == 0 ? "/" : object.substr(0, at);
+        return is_anndata_group(file, g) && kind_of(file, join_path(g, "obs")) == Kind::group ? g : "";
+    };
+    if (const std::string g = anndata_owner("/layers/"); !g.empty() && kind_of(file, object) != Kind::none) {
+        describe_anndata_local(file, src, g, object);
+        return;
+    }
+    if (const std::string g = anndata_owner("/raw/");
+        !g.empty() && object == join_path(g, "raw/X") && kind_of(file, object) != Kind::none) {
+        describe_anndata_local(file, src, g, object, join_path(g, "raw/var"));
         return;
     }
     switch (kind_of(file, object)) {
@@ -471,6 +540,19 @@ InputSource describe_input(const mpi::Comm &comm, const std::string &text) {
             describe_anndata_local(f.get(), src, "/");
         } else if (is_tenx_group(f.get(), "/matrix")) {
             describe_tenx(f.get(), src, "/matrix");
+        } else if (kind_of(f.get(), path.dataset) == Kind::none) {
+            // 10x v2 (Cell Ranger 2) keeps one matrix group per genome (/GRCh38, /mm10) at the root.
+            const std::vector<std::string> genomes = tenx_v2_genomes(f.get());
+            if (!genomes.empty()) {
+                std::string list;
+                for (const auto &g : genomes) {
+                    list += (list.empty() ? "/" : ", /") + g;
+                }
+                throw Error(in_quotes(src.file) + ": no dataset " + in_quotes(path.dataset) +
+                            "; it looks like a 10x v2 file (genome groups: " + list +
+                            "); name the genome group, e.g. " + src.file + ":/" + genomes.front());
+            }
+            describe_hdf5_object(f.get(), src, path.dataset);
         } else {
             describe_hdf5_object(f.get(), src, path.dataset);
         }

@@ -147,6 +147,12 @@ SparseDistMatrix<T> read_matrix_market(const Grid &grid,
         std::string line;
         std::int64_t line_no = h.line;
         gidx seen = 0;
+        // (row, column, line) of every stored entry, 1-based as in the file, to name duplicates by line.
+        struct Stored {
+            gidx row, col;
+            std::int64_t line;
+        };
+        std::vector<Stored> stored;
         const auto add = [&](gidx i, gidx j, double v) {
             const gidx mi = row_map.empty() ? i : row_map[static_cast<std::size_t>(i)];
             const gidx mj = col_map.empty() ? j : col_map[static_cast<std::size_t>(j)];
@@ -185,6 +191,8 @@ SparseDistMatrix<T> read_matrix_market(const Grid &grid,
                         at + "entry (" + std::to_string(i) + ", " + std::to_string(j) +
                             ") lies outside the " + std::to_string(h.rows) + " x " + std::to_string(h.cols) +
                             " matrix (indices are 1-based)");
+            stored.push_back(
+                {h.symmetric ? std::max<gidx>(i, j) : i, h.symmetric ? std::min<gidx>(i, j) : j, line_no});
             add(i - 1, j - 1, v);
             if (h.symmetric && i != j) {
                 add(j - 1, i - 1, v);
@@ -194,6 +202,18 @@ SparseDistMatrix<T> read_matrix_market(const Grid &grid,
         PRISM_CHECK(seen == h.entries, in_quotes(file) + ": ends after " + std::to_string(seen) + " of the " +
                                            std::to_string(h.entries) +
                                            " entries the size line announces (truncated?)");
+        std::sort(stored.begin(), stored.end(), [](const Stored &a, const Stored &b) {
+            return a.row != b.row ? a.row < b.row : a.col != b.col ? a.col < b.col : a.line < b.line;
+        });
+        for (std::size_t k = 1; k < stored.size(); ++k) {
+            const Stored &a = stored[k - 1], &b = stored[k];
+            if (a.row == b.row && a.col == b.col) {
+                throw Error(in_quotes(file) + ": lines " + std::to_string(a.line) + " and " +
+                            std::to_string(b.line) + " both give the entry (" + std::to_string(a.row) + ", " +
+                            std::to_string(a.col) + ")" + (h.symmetric ? " of the symmetric matrix" : "") +
+                            " (duplicate entry; indices are 1-based)");
+            }
+        }
     });
     mpi::bcast(comm, dims, 2, 0);
     return assemble_sparse<T>(grid, dims[0], dims[1], mb, nb, std::move(entries), in_quotes(file));

@@ -7,6 +7,7 @@ the result must equal the dense run of the same matrix to 1e-10 at 1, 2, 4 and 6
 exit status 2 on every rank, and no output left behind. Usage:
     test_formats_cli.py BIN_DIR DATA_DIR MPIEXEC "MPIEXEC_PREFLAGS"
 """
+import gzip
 import os
 import subprocess
 import sys
@@ -344,6 +345,128 @@ else:
     lines = [l for l in stderr.splitlines() if l.strip()]
     check("all-zero sparse input: one clear error", status == 2 and len(lines) == 1 and "nonzero" in lines[0]
           and not leftovers(path("empty_out.h5")), stderr)
+
+# --- AnnData layers and raw are cells x genes like X: transposed, with obs / var (raw/var) names.
+full = anndata.AnnData(X=sp.csr_matrix(X.T), dtype=np.float64)
+full.obs_names, full.var_names = cells, genes
+full.layers["counts"] = sp.csr_matrix(X.T)
+full.raw = full  # raw keeps all 230 genes
+lay = full[:, :200].copy()  # X and layers: the first 200 genes
+lay.X = lay.X.copy()
+lay.X.data = np.log1p(lay.X.data)  # X normalised, the raw counts in layers['counts'] (the usual setup)
+lay.write_h5ad(path("layers.h5ad"))
+with h5py.File(path("first200.h5"), "w") as f:
+    f["X"] = X[:200]
+with h5py.File(path("layers.h5mu"), "w") as f, h5py.File(path("layers.h5ad"), "r") as a:
+    enc(f, "MuData", "0.1.0")
+    a.copy(a["/"], f.create_group("mod"), name="rna")
+for algorithm in ("hals", "anls-bpp"):
+    nmf(1, dense_input, path("dense.h5"), "--algorithm", algorithm)
+    W0, H0, e0 = prism_result(path("dense.h5"))
+    nmf(1, path("first200.h5"), path("dense200.h5"), "--algorithm", algorithm)
+    W2, H2, e2 = prism_result(path("dense200.h5"))
+    for np_ in (1, 4):
+        for name, inp, ref, rows in (("h5ad layers/counts", path("layers.h5ad") + ":/layers/counts", (W2, H2, e2), 200),
+                                     ("h5ad raw/X", path("layers.h5ad") + ":/raw/X", (W0, H0, e0), 230),
+                                     ("h5mu modality layers/counts", path("layers.h5mu") + ":/mod/rna/layers/counts",
+                                      (W2, H2, e2), 200)):
+            status, stdout, stderr = nmf(np_, inp, path("lay.h5"), "--algorithm", algorithm)
+            if status != 0:
+                check(f"{name} {algorithm} np{np_} runs", False, stderr)
+                continue
+            W, H, e = prism_result(path("lay.h5"))
+            if W.shape != ref[0].shape or H.shape != ref[1].shape:  # factorized cells x genes
+                check(f"{name} {algorithm} np{np_} is genes x cells", False, f"W {W.shape}, H {H.shape}")
+                continue
+            diff = max(np.abs(W - ref[0]).max(), np.abs(H - ref[1]).max(), abs(e - ref[2]))
+            check(f"{name} {algorithm} np{np_} equals the dense genes x cells run", diff < 1e-10, f"{diff}")
+            with h5py.File(path("lay.h5"), "r") as f:
+                check(f"{name} names: var (raw/var for raw/X) x obs", strings(f["row_names"][...]) == genes[:rows]
+                      and strings(f["col_names"][...]) == cells)
+            check(f"{name} orientation line", f"factorizing its transpose, genes x cells ({rows} x 80)" in stdout,
+                  stdout)
+
+# --- MatrixMarket in prism-joint: alone it is one unnamed modality (= prism-nmf); with others it is refused.
+status, _, stderr, _ = run("prism-joint", 2, "--input", path("pbmc.mtx"), "--name", "mm", "--rank", "4",
+                           "--max-iter", "40", "--tol", "0", "--top", "0", "--output", path("jmm.h5"), "--force",
+                           "-q")
+status2, _, stderr2, _ = run("prism-joint", 2, "--input", dense_input, "--name", "mm", "--rank", "4",
+                             "--max-iter", "40", "--tol", "0", "--top", "0", "--output", path("jdense.h5"),
+                             "--force", "-q")
+if status == 0 and status2 == 0:
+    with h5py.File(path("jmm.h5")) as jm, h5py.File(path("jdense.h5")) as jd:
+        diff = max(np.abs(jm["H"][...] - jd["H"][...]).max(), np.abs(jm["W/mm"][...] - jd["W/mm"][...]).max())
+    check("prism-joint with one MatrixMarket modality equals the dense run", diff < 1e-10, f"{diff}")
+else:
+    check("prism-joint with one MatrixMarket modality runs", False, stderr + stderr2)
+expect_error("mtx among several joint modalities",
+             "modality 'mm' ('" + path("pbmc.mtx") + "'): MatrixMarket carries no sample names and prism-joint "
+             "aligns modalities by sample name", 2, "--input", path("pbmc_csr.h5ad"), "--name", "rna", "--input",
+             path("pbmc.mtx"), "--name", "mm", "--rank", "2", program="prism-joint")
+expect_error("mtx without --name in prism-joint", "a MatrixMarket file is one modality", 2, "--input",
+             path("pbmc.mtx"), "--rank", "2", program="prism-joint")
+
+# --- Gzipped inputs (10x ships matrix.mtx.gz) are named as gzip, with or without the .gz suffix.
+with open(path("pbmc.mtx"), "rb") as f:
+    raw_mtx = f.read()
+with gzip.open(path("matrix.mtx.gz"), "wb") as f:
+    f.write(raw_mtx)
+with open(path("matrix.mtx.gz"), "rb") as f, open(path("gzipped_matrix"), "wb") as g:
+    g.write(f.read())
+for name in ("matrix.mtx.gz", "gzipped_matrix"):
+    expect_error(f"gzip input {name}", f"'{path(name)}': gzip-compressed files are not supported; decompress it "
+                 f"first (gunzip {path(name)})", 2, "--input", path(name), "--rank", "2")
+    expect_error(f"gzip input {name} in prism-joint", "gzip-compressed files are not supported", 2, "--input",
+                 path(name), "--name", "mm", "--rank", "2", program="prism-joint")
+
+# --- indptr one past len(data): named as that, not as "not monotone".
+expect_error("indptr ends beyond len(data)", "/X/indptr must end at len(data) (= 6), but indptr[4] = 7", 2,
+             "--input", csr_file("m10.h5", d, i, [0, 2, 3, 5, 7], (4, 3)), "--rank", "1")
+
+# --- MatrixMarket duplicates: 1-based, with both line numbers.
+with open(path("dup.mtx"), "w") as f:
+    f.write("%%MatrixMarket matrix coordinate real general\n3 3 3\n1 1 1.0\n2 3 1.0\n1 1 2.0\n")
+expect_error("mtx duplicate entry", "'" + path("dup.mtx") + "': lines 3 and 5 both give the entry (1, 1) "
+             "(duplicate entry; indices are 1-based)", 2, "--input", path("dup.mtx"), "--rank", "1")
+
+# --- Joint messages name the modality, then its source; no internal field names.
+with h5py.File(path("nan.h5mu"), "w") as f:
+    enc(f, "MuData", "0.1.0")
+    for key, values in (("rna", rna[:5, :8].T), ("prot", np.where(np.arange(40).reshape(8, 5) == 11, np.nan,
+                                                                    rna[5:10, :8].T))):
+        g = f["/"].require_group("mod").create_group(key)
+        enc(g, "anndata", "0.1.0")
+        g["X"] = values
+        dataframe(g, "obs", samples[:8])
+        dataframe(g, "var", rna_names[:5])
+status, _, stderr, _ = run("prism-joint", 2, "--input", path("nan.h5mu"), "--rank", "1", "--output",
+                           path("never.h5"), "-q")
+lines = [l for l in stderr.splitlines() if l.strip()]
+check("joint NaN message: modality 'prot' ('FILE':/mod/prot/X) has ..., no internal field name",
+      status == 2 and len(lines) == 1 and f"modality 'prot' ('{path('nan.h5mu')}':/mod/prot/X) has 1 NaN entries"
+      in lines[0] and "`" not in lines[0] and "not an observed sample" in lines[0], stderr)
+
+# --- 10x v2 (one group per genome): without the group, the genome groups are listed.
+with h5py.File(path("tenx_v2.h5"), "w") as f:
+    c = sp.csc_matrix(X)
+    for genome in ("GRCh38", "mm10"):
+        m = f.create_group(genome)
+        m["data"], m["indices"], m["indptr"] = c.data, c.indices, c.indptr
+        m["shape"] = np.array(X.shape, dtype=np.int32)
+        m["barcodes"] = np.array(cells, dtype="S")
+        m["gene_names"] = np.array(genes, dtype="S")
+expect_error("10x v2 without the genome group", "'" + path("tenx_v2.h5") + "': no dataset '/X'; it looks like a 10x "
+             "v2 file (genome groups: /GRCh38, /mm10); name the genome group, e.g. " + path("tenx_v2.h5") + ":/GRCh38",
+             2, "--input", path("tenx_v2.h5"), "--rank", "2")
+nmf(1, dense_input, path("dense.h5"))
+W0, H0, e0 = prism_result(path("dense.h5"))
+status, _, stderr = nmf(4, path("tenx_v2.h5") + ":/GRCh38", path("v2.h5"))
+if status == 0:
+    W, H, e = prism_result(path("v2.h5"))
+    diff = max(np.abs(W - W0).max(), np.abs(H - H0).max(), abs(e - e0))
+    check("10x v2 genome group equals the dense run", diff < 1e-10, f"{diff}")
+else:
+    check("10x v2 genome group runs", False, stderr)
 
 print(f"formats cli: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

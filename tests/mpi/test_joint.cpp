@@ -756,7 +756,8 @@ TEST(Joint, BadInputIsRefusedNamingTheModalityOnEveryRank) {
               "modality 'Methyl' observes no sample: every flag is 0");
     EXPECT_EQ(validate({{10, ones}, {7, with(6, 29, NAN)}}, 5),
               "modality 'Methyl' has 1 NaN entries in observed samples; the first is at row 6, column 29 (0-based). "
-              "NMF needs finite data (mark missing samples in `observed`)");
+              "NMF needs finite data; leave a sample this modality did not measure out of it (not an observed "
+              "sample) instead of storing NaN");
     std::vector<char> no29 = all;
     no29[29] = 0;
     EXPECT_EQ(validate({{10, ones}, {7, with(6, 29, NAN), no29}}, 5), "accepted"); // a missing sample may be NaN

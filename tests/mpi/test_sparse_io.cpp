@@ -337,6 +337,7 @@ TEST(SparseIo, MalformedGroupsAreOneClearErrorNamingFileAndField) {
                     variant([](Compressed &c) { std::swap(c.indptr[20], c.indptr[21]); }), {});
         write_group(f, "/start", M, N, variant([](Compressed &c) { c.indptr[0] = 1; }), {});
         write_group(f, "/end", M, N, variant([](Compressed &c) { c.indptr.back() -= 1; }), {});
+        write_group(f, "/end_beyond", M, N, variant([](Compressed &c) { c.indptr.back() += 1; }), {});
         write_group(f, "/range", M, N, variant([](Compressed &c) { c.indices[c.indices.size() - 2] = N; }),
                     {});
         write_group(f, "/negative", M, N, variant([](Compressed &c) { c.indices[3] = -1; }), {});
@@ -385,7 +386,15 @@ TEST(SparseIo, MalformedGroupsAreOneClearErrorNamingFileAndField) {
     EXPECT_TRUE(contains(read("/decreasing"), q + "/decreasing/indptr is not monotone"))
         << read("/decreasing");
     EXPECT_TRUE(contains(read("/start"), q + "/start/indptr[0] = 1")) << read("/start");
-    EXPECT_TRUE(contains(read("/end"), q + "/end/indptr[37]")) << read("/end");
+    const std::string nnz = std::to_string(good.data.size());
+    EXPECT_TRUE(contains(read("/end"), q + "/end/indptr must end at len(data) (= " + nnz + "), but indptr[" +
+                                           std::to_string(M) + "] = " + std::to_string(good.data.size() - 1)))
+        << read("/end");
+    // The usual off-by-one: one past len(data) is named as that, not as "not monotone".
+    EXPECT_TRUE(contains(read("/end_beyond"), q + "/end_beyond/indptr must end at len(data) (= " + nnz +
+                                                  "), but indptr[" + std::to_string(M) +
+                                                  "] = " + std::to_string(good.data.size() + 1)))
+        << read("/end_beyond");
     EXPECT_TRUE(contains(read("/range"), q + "/range/indices[")) << read("/range");
     EXPECT_TRUE(contains(read("/range"), "is outside [0, 23)"));
     EXPECT_TRUE(contains(read("/negative"), q + "/negative/indices[3] = -1 is outside")) << read("/negative");
@@ -608,7 +617,11 @@ TEST(SparseIo, MalformedMatrixMarketIsOneClearErrorNamingTheLine) {
     EXPECT_TRUE(contains(error_for(h + "4 4 3\n1 1 1.5\n2 1 2\n"), "ends after 2 of the 3 entries"));
     EXPECT_TRUE(contains(error_for(h + "4 4 1\n1 1 1.5\n2 1 2\n"), "line 4: more entries than the 1"));
     EXPECT_TRUE(contains(error_for(h + "4 4 1\n1 1 abc\n"), "line 3: expected a value"));
-    EXPECT_TRUE(contains(error_for(h + "4 4 2\n1 2 1\n1 2 3\n"), "(row 0, column 1) is stored twice"));
+    // Duplicates are named as the file names them: 1-based, with both lines.
+    EXPECT_TRUE(contains(error_for(h + "4 4 3\n1 2 1\n3 3 1\n1 2 3\n"),
+                         "'" + file + "': lines 3 and 5 both give the entry (1, 2) (duplicate entry"));
+    EXPECT_TRUE(contains(error_for("%%MatrixMarket matrix coordinate real symmetric\n4 4 2\n2 1 1\n1 2 3\n"),
+                         "lines 3 and 4 both give the entry (2, 1) of the symmetric matrix"));
     EXPECT_TRUE(
         contains(error_for("%%MatrixMarket matrix coordinate real symmetric\n3 4 0\n"), "must be square"));
     // Negative and NaN values are kept for validation to report (never silently dropped).

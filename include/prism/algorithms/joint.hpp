@@ -35,7 +35,8 @@ template <typename T> struct JointModality {
     std::vector<char> observed;
     double weight = 1.0; ///< lambda_v > 0 (see joint_weights)
     Penalty w;           ///< penalties on W_v (inside lambda_v, see above)
-    std::string name;    ///< used in error messages, e.g. "'acc.h5':/RNASeq2GeneNorm"
+    std::string name;    ///< used in error messages, e.g. "rna"
+    std::string source = ""; ///< after the name in messages, e.g. "'acc.h5':/RNASeq2GeneNorm"
 };
 
 /// How lambda_v is chosen. `automatic`: 1 / ||X_v||_F^2 over the observed samples, so modalities whose

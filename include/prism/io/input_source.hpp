@@ -5,8 +5,9 @@
 /// metadata only, before any data is read, so a wrong file costs nothing.
 ///
 /// Orientation: Prism factors features x samples (rows: genes, OTUs; columns: cells, samples). AnnData
-/// and MuData store cells x genes (n_obs x n_vars), so they are transposed on read; HDF5 datasets and
-/// groups, 10x (genes x cells, CSC) and MatrixMarket are taken as stored.
+/// and MuData store cells x genes (n_obs x n_vars), so they are transposed on read, and so are an AnnData's
+/// layers (OWNER/layers/NAME) and raw matrix (OWNER/raw/X, named by raw/var); HDF5 datasets and groups,
+/// 10x (genes x cells, CSC) and MatrixMarket are taken as stored. Gzipped files are refused by name.
 
 #include <string>
 #include <vector>
@@ -40,7 +41,8 @@ struct InputSource {
 
 /// Describes the input named by FILE[:OBJECT]. Without OBJECT: .mtx or a MatrixMarket banner is
 /// MatrixMarket; an HDF5 file whose root says encoding-type 'anndata' (or named .h5ad) is AnnData (its X);
-/// a file with /matrix/{data,indices,indptr,shape} is 10x; otherwise /X (a dataset, or a CSR/CSC group).
+/// a file with /matrix/{data,indices,indptr,shape} is 10x; otherwise /X (a dataset, or a CSR/CSC group;
+/// without /X, root groups holding data/indices/indptr/shape are named as 10x v2 genome groups).
 /// With OBJECT: a dataset is dense; a group is an AnnData group (has X, obs, var: e.g. /mod/rna of a
 /// .h5mu), a 10x matrix group, or a CSR/CSC group (encoding-type csr_matrix/csc_matrix, or h5sparse_format
 /// csr/csc; shape as attribute or dataset). A .h5mu without OBJECT is refused with the list of its
