@@ -512,11 +512,12 @@ void check_distinct_files(const mpi::Comm &world,
         for (const std::string &input : inputs) {
             require(!same(input, output), "--output " + in_quotes(output) + " is the input file " +
                                               in_quotes(input) + "; writing it would destroy the data");
-            require(!same(input, checkpoint), "--checkpoint " + in_quotes(checkpoint) + " is the input file " +
-                                                  in_quotes(input) + "; writing it would destroy the data");
+            require(!same(input, checkpoint), "--checkpoint " + in_quotes(checkpoint) +
+                                                  " is the input file " + in_quotes(input) +
+                                                  "; writing it would destroy the data");
         }
-        require(!same(output, checkpoint),
-                "--checkpoint " + in_quotes(checkpoint) + " and --output " + in_quotes(output) + " are the same file");
+        require(!same(output, checkpoint), "--checkpoint " + in_quotes(checkpoint) + " and --output " +
+                                               in_quotes(output) + " are the same file");
     });
 }
 
@@ -608,16 +609,10 @@ void report_stopped(const mpi::Comm &world, const char *program, const RunSettin
     }
 }
 
-template Identity input_identity<double>(const mpi::Comm &,
-                                         const std::string &,
-                                         const io::DatasetPath &,
-                                         io::InputFormat,
-                                         MatrixRef<double>);
-template Identity input_identity<float>(const mpi::Comm &,
-                                        const std::string &,
-                                        const io::DatasetPath &,
-                                        io::InputFormat,
-                                        MatrixRef<float>);
+template Identity input_identity<double>(
+    const mpi::Comm &, const std::string &, const io::DatasetPath &, io::InputFormat, MatrixRef<double>);
+template Identity input_identity<float>(
+    const mpi::Comm &, const std::string &, const io::DatasetPath &, io::InputFormat, MatrixRef<float>);
 
 std::string seconds_string(double seconds) {
     std::ostringstream out;

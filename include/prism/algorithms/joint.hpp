@@ -10,10 +10,11 @@
 /// of X_v are never read (they may hold anything, NaN included). The W_v penalties sit inside lambda_v so
 /// that they mean what they mean for prism-nmf on X_v alone, whatever the weighting.
 ///
-/// Distribution: every X_v is a DistMatrix or a SparseDistMatrix (modalities may mix kinds) on the same grid with the same column (sample) distribution,
-/// so one H^T Factor lines up with all of them; W_v is a Factor aligned with X_v's rows, exactly as for
-/// single NMF (src/algorithms/joint.cpp has the per-iteration communication). No rank holds any X_v, W_v
-/// or H whole; the observed flags (one char per sample per modality) are replicated.
+/// Distribution: every X_v is a DistMatrix or a SparseDistMatrix (modalities may mix kinds) on the same grid
+/// with the same column (sample) distribution, so one H^T Factor lines up with all of them; W_v is a Factor
+/// aligned with X_v's rows, exactly as for single NMF (src/algorithms/joint.cpp has the per-iteration
+/// communication). No rank holds any X_v, W_v or H whole; the observed flags (one char per sample per
+/// modality) are replicated.
 
 #include <cstdint>
 #include <functional>
@@ -33,9 +34,9 @@ template <typename T> struct JointModality {
     MatrixPtr<T> x = nullptr; ///< &dense or &sparse, m_v x n, non-negative on observed samples
     /// observed[j] != 0 when this modality has sample j (global column index); size n, or empty = all.
     std::vector<char> observed;
-    double weight = 1.0; ///< lambda_v > 0 (see joint_weights)
-    Penalty w;           ///< penalties on W_v (inside lambda_v, see above)
-    std::string name;    ///< used in error messages, e.g. "rna"
+    double weight = 1.0;     ///< lambda_v > 0 (see joint_weights)
+    Penalty w;               ///< penalties on W_v (inside lambda_v, see above)
+    std::string name;        ///< used in error messages, e.g. "rna"
     std::string source = ""; ///< after the name in messages, e.g. "'acc.h5':/RNASeq2GeneNorm"
 };
 
@@ -60,8 +61,8 @@ struct JointOptions : NmfOptions {
 /// What a joint run did. The NmfInfo fields refer to the whole (weighted) problem: relative_error =
 /// sqrt(sum_v lambda_v ||M_v o (X_v - W_v H)||^2 / sum_v lambda_v ||M_v o X_v||^2), objective = J.
 struct JointInfo : NmfInfo {
-    std::vector<double> weights;                          ///< lambda_v used
-    std::vector<double> modality_relative_error;          ///< ||M_v o (X_v - W_v H)|| / ||M_v o X_v|| at the end
+    std::vector<double> weights;                 ///< lambda_v used
+    std::vector<double> modality_relative_error; ///< ||M_v o (X_v - W_v H)|| / ||M_v o X_v|| at the end
     std::vector<std::vector<double>> history_modality_relative_error; ///< [v][iteration - 1]
     int sample_patterns = 0; ///< distinct missingness patterns over all samples (1 when nothing is missing)
 };
@@ -84,7 +85,8 @@ std::vector<double> joint_weights(const std::vector<JointModality<T>> &modalitie
                                   const std::vector<double> &given = {});
 
 /// One zero-filled W_v Factor per modality (aligned with X_v's rows) with k columns. Collective.
-template <typename T> std::vector<Factor<T>> make_joint_w(const std::vector<JointModality<T>> &modalities, gidx k);
+template <typename T>
+std::vector<Factor<T>> make_joint_w(const std::vector<JointModality<T>> &modalities, gidx k);
 
 /// Uniform random initial factors, each entry a pure function of (seed, factor, global row, column), so
 /// they do not depend on the grid or block size. H^T uses stream 1, W_0 stream 0, W_v stream v + 1 (v >= 1):

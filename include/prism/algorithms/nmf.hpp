@@ -23,7 +23,8 @@ template <typename T> double validate_nmf_input(MatrixRef<T> x, gidx k, const st
 template <typename T> double validate_nmf_input(const DistMatrix<T> &x, gidx k, const std::string &name) {
     return validate_nmf_input(MatrixRef<T>(x), k, name);
 }
-template <typename T> double validate_nmf_input(const SparseDistMatrix<T> &x, gidx k, const std::string &name) {
+template <typename T>
+double validate_nmf_input(const SparseDistMatrix<T> &x, gidx k, const std::string &name) {
     return validate_nmf_input(MatrixRef<T>(x), k, name);
 }
 
@@ -44,7 +45,8 @@ void initialize_random(NoDeduce<MatrixRef<T>> x,
 /// @param[in,out] w     W, m x k, aligned with x's rows
 /// @param[in,out] ht    H^T, n x k, aligned with x's columns
 /// @param[in]     opts  algorithm, stopping rules, penalties, callbacks
-template <typename T> NmfInfo nmf(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor<T> &ht, const NmfOptions &opts);
+template <typename T>
+NmfInfo nmf(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor<T> &ht, const NmfOptions &opts);
 
 /// ||X - W H||_F / ||X||_F computed directly (one extra product, block by block, no m x n temporary), for
 /// final reports and tests: the trace identity used per iteration loses accuracy below ~1e-7.

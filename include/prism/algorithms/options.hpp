@@ -31,14 +31,16 @@ struct Penalty {
 /// True when a penalty adds nothing. HALS rescales W's columns to unit norm (H compensating) only when every
 /// penalty is zero: the rescaling leaves ||X - WH|| unchanged but not l1 sum(F) or l2 ||F||^2, so with a
 /// penalty it could raise the objective and break its monotone decrease.
-inline bool penalty_free(const Penalty &p) noexcept { return p.l1 == 0 && p.l2 == 0; }
+inline bool penalty_free(const Penalty &p) noexcept {
+    return p.l1 == 0 && p.l2 == 0;
+}
 
 /// One line of progress, handed to NmfOptions::on_iteration on every rank (identical values everywhere).
 struct IterationReport {
-    int iteration = 0;          ///< 1-based
-    double relative_error = 0;  ///< ||X - WH||_F / ||X||_F
-    double objective = 0;       ///< (1/2)||X - WH||^2 + penalties
-    double seconds = 0;         ///< wall time of this iteration (rank 0's clock)
+    int iteration = 0;         ///< 1-based
+    double relative_error = 0; ///< ||X - WH||_F / ||X||_F
+    double objective = 0;      ///< (1/2)||X - WH||^2 + penalties
+    double seconds = 0;        ///< wall time of this iteration (rank 0's clock)
 };
 
 /// Where a resumed run continues: everything besides the factors that carries over from one iteration to
@@ -98,13 +100,13 @@ struct NmfOptions {
 struct NmfInfo {
     int iterations = 0;
     bool converged = false;
-    std::string stop_reason;              ///< "tolerance", "max-iter", "max-time", "interrupted", "deadline"
-    double relative_error = 0;            ///< at the end, from the trace identity
+    std::string stop_reason;   ///< "tolerance", "max-iter", "max-time", "interrupted", "deadline"
+    double relative_error = 0; ///< at the end, from the trace identity
     double objective = 0;
-    double seconds = 0;                   ///< wall time of the iterations
+    double seconds = 0; ///< wall time of the iterations
     std::vector<double> history_relative_error;
-    std::vector<double> history_seconds;  ///< per iteration
-    nnls::BppStats bpp;                   ///< ANLS-BPP inner-solver counters summed over ranks and iterations
+    std::vector<double> history_seconds; ///< per iteration
+    nnls::BppStats bpp;                  ///< ANLS-BPP inner-solver counters summed over ranks and iterations
     /// Seconds per phase summed over iterations (this rank's clock; max over ranks is reported).
     double t_products = 0, t_grams = 0, t_solve = 0, t_comm = 0;
 };
