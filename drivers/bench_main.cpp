@@ -37,6 +37,7 @@
 #include "prism/mpi/collectives.hpp"
 #include "prism/sparse_matrix.hpp"
 #include "prism/util/counter_random.hpp"
+#include "run_settings.hpp"
 
 namespace po = boost::program_options;
 using namespace prism;
@@ -122,12 +123,7 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         "measure alpha (latency), beta (per word) and gamma (per flop) for docs/SCALING.md and exit");
     po::variables_map vm;
     mpi::agree_call(world, [&] {
-        try {
-            po::store(po::command_line_parser(argc, argv).options(visible).run(), vm);
-            po::notify(vm);
-        } catch (const po::error &e) {
-            throw Error(std::string(e.what()) + " (see --help)");
-        }
+        drivers::parse_command_line(po::command_line_parser(argc, argv).options(visible), vm);
         if (vm.count("help")) {
             return;
         }

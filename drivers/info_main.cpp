@@ -19,6 +19,7 @@
 #include "prism/linalg/sparse_products.hpp"
 #include "prism/matrix_stats.hpp"
 #include "prism/mpi/collectives.hpp"
+#include "run_settings.hpp"
 
 namespace po = boost::program_options;
 using namespace prism;
@@ -57,12 +58,8 @@ int run(const mpi::Comm &world, int argc, char **argv) {
     positional.add("input", 1);
     po::variables_map vm;
     mpi::agree_call(world, [&] {
-        try {
-            po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
-            po::notify(vm);
-        } catch (const po::error &e) {
-            throw Error(std::string(e.what()) + " (see --help)");
-        }
+        drivers::parse_command_line(po::command_line_parser(argc, argv).options(all).positional(positional),
+                                    vm);
         if (!vm.count("help") && input.empty()) {
             throw Error("no input given: prism-info FILE[:OBJECT] (see --help)");
         }

@@ -137,12 +137,7 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
     add_run_options(visible, s, "prism | h5mu");
     po::variables_map vm;
     mpi::agree_call(world, [&] {
-        try {
-            po::store(po::command_line_parser(argc, argv).options(visible).run(), vm);
-            po::notify(vm);
-        } catch (const po::error &e) {
-            throw Error(std::string(e.what()) + " (see --help)");
-        }
+        parse_command_line(po::command_line_parser(argc, argv).options(visible), vm);
         if (vm.count("help")) {
             return;
         }

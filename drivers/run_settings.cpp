@@ -153,6 +153,15 @@ void check_run_settings(const po::variables_map &vm, RunSettings &s) {
     }
 }
 
+void parse_command_line(po::command_line_parser parser, po::variables_map &vm) {
+    try {
+        po::store(parser.run(), vm);
+        po::notify(vm);
+    } catch (const po::error &e) {
+        throw Error(std::string(e.what()) + " (see --help)");
+    }
+}
+
 std::string shell_join(int argc, char **argv) {
     std::string line;
     for (int i = 0; i < argc; ++i) {

@@ -53,6 +53,11 @@ struct RunSettings {
     bool max_time_given = false;
 };
 
+/// Parses argv into `vm` (store + notify); a Boost.Program_options error becomes one prism::Error line
+/// ending in "(see --help)". Local: call it inside mpi::agree_call so every rank fails together.
+void parse_command_line(boost::program_options::command_line_parser parser,
+                        boost::program_options::variables_map &vm);
+
 /// Adds --rank --output --algorithm --max-iter --tol --seed --init --grid --block --precision
 /// --l1-w --l1-h --l2-w --l2-h --max-time --log-every --quiet --force --checkpoint --checkpoint-every
 /// --checkpoint-interval --resume --output-format --permute, bound to `s`; `formats` lists the output formats
