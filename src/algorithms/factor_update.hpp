@@ -109,8 +109,8 @@ template <typename T> void scale_columns(Factor<T> &f, const std::vector<T> &sca
 template <typename T> void scale_gram(std::vector<T> &gram, const std::vector<T> &scale, gidx k) {
     for (gidx a = 0; a < k; ++a) {
         for (gidx b = 0; b < k; ++b) {
-            gram[static_cast<std::size_t>(a * k + b)] /= scale[static_cast<std::size_t>(a)] *
-                                                         scale[static_cast<std::size_t>(b)];
+            gram[static_cast<std::size_t>(a * k + b)] /=
+                scale[static_cast<std::size_t>(a)] * scale[static_cast<std::size_t>(b)];
         }
     }
 }
@@ -150,7 +150,9 @@ template <typename T> double trace(const T *a, gidx k) {
     }
     return s;
 }
-template <typename T> double trace(const std::vector<T> &a, gidx k) { return trace(a.data(), k); }
+template <typename T> double trace(const std::vector<T> &a, gidx k) {
+    return trace(a.data(), k);
+}
 
 // End of every outer iteration, identical for single and joint NMF: rank 0 decides whether to stop, any rank
 // may ask to stop (a signal), one all-reduce shares both (no rank can leave the loop alone); history and the
@@ -268,8 +270,8 @@ class IterationControl {
         info.seconds = MPI_Wtime() - start_;
         info.t_products = seconds_local;
         info.t_comm += seconds_comm;
-        lidx counters[6] = {bpp.columns, bpp.exchange_rounds, bpp.factorizations, bpp.pivoted_fallbacks,
-                            bpp.backup_exchanges, bpp.cap_hits};
+        lidx counters[6] = {bpp.columns,           bpp.exchange_rounds,  bpp.factorizations,
+                            bpp.pivoted_fallbacks, bpp.backup_exchanges, bpp.cap_hits};
         mpi::allreduce(comm_, counters, 6, mpi::Op::sum);
         info.bpp.columns = counters[0];
         info.bpp.exchange_rounds = counters[1];

@@ -11,8 +11,8 @@
 //   sum_v lambda_v X_v^T W_v over observed columns: accumulated locally, then
 //                  ONE reduce-scatter within the grid column                          (n/pc) k
 //   H^T slab       <- per missingness pattern p: G_p = sum_{v in p} lambda_v G_Wv (at most 2^V patterns)
-//   G_H, masked G_Hv, objective pieces <- ONE all-reduce                              (1 + V_missing) k^2 + V + 2
-//   stop?          <- 4-word all-reduce (detail::IterationControl, shared with nmf())
+//   G_H, masked G_Hv, objective pieces <- ONE all-reduce                              (1 + V_missing) k^2 + V
+//   + 2 stop?          <- 4-word all-reduce (detail::IterationControl, shared with nmf())
 //
 // Masking never touches X: products run over the observed local columns only (a gemm per run of observed
 // columns), so whatever a missing entry holds, NaN included, it is never read into a sum.
@@ -107,7 +107,8 @@ void masked_product(MatrixRef<T> xr,
                     T alpha,
                     T *partial) {
     if (const SparseDistMatrix<T> *sp = xr.sparse()) {
-        sparse_local_product(*sp, other.data(), side, k, alpha, mask.empty() ? nullptr : mask.data(), true, partial);
+        sparse_local_product(*sp, other.data(), side, k, alpha, mask.empty() ? nullptr : mask.data(), true,
+                             partial);
         return;
     }
     const DistMatrix<T> &x = *xr.dense();
@@ -116,9 +117,11 @@ void masked_product(MatrixRef<T> xr,
         const lidx len = r.second - r.first;
         const T *xr = x.data() + r.first * x.ld();
         if (side == FactorSide::w) {
-            blas::gemm<T>('N', 'T', k, mr, len, alpha, other.data() + r.first * k, k, xr, x.ld(), T{1}, partial, k);
+            blas::gemm<T>('N', 'T', k, mr, len, alpha, other.data() + r.first * k, k, xr, x.ld(), T{1},
+                          partial, k);
         } else {
-            blas::gemm<T>('N', 'N', k, len, mr, alpha, other.data(), k, xr, x.ld(), T{1}, partial + r.first * k, k);
+            blas::gemm<T>('N', 'N', k, len, mr, alpha, other.data(), k, xr, x.ld(), T{1},
+                          partial + r.first * k, k);
         }
     }
 }
@@ -164,7 +167,8 @@ template <typename T> struct JointLayout {
     int patterns = 0;                        // distinct patterns over all n samples
 };
 
-template <typename T> JointLayout<T> make_layout(const std::vector<JointModality<T>> &mods, const Factor<T> &ht) {
+template <typename T>
+JointLayout<T> make_layout(const std::vector<JointModality<T>> &mods, const Factor<T> &ht) {
     const std::size_t nv = mods.size();
     const gidx k = ht.k();
     JointLayout<T> lay;
@@ -255,7 +259,8 @@ template <typename T> double slab_dot(const Factor<T> &f, const std::vector<T> &
 
 // G_H (k x k) plus G_Hv over observed samples for incomplete modalities plus `extras` values already placed
 // in ws.gram_h after them, in ONE all-reduce. Collective on the grid.
-template <typename T> void h_grams(const JointLayout<T> &lay, const Factor<T> &ht, JointWorkspace<T> &ws, int extras) {
+template <typename T>
+void h_grams(const JointLayout<T> &lay, const Factor<T> &ht, JointWorkspace<T> &ws, int extras) {
     const gidx k = ht.k();
     ws.gram_h.resize(lay.gram_h_extras_at + static_cast<std::size_t>(extras));
     for (std::size_t v = 0; v < lay.complete.size(); ++v) {
@@ -276,7 +281,8 @@ template <typename T> void h_grams(const JointLayout<T> &lay, const Factor<T> &h
     gram_allreduce(ht, ws.gram_h, beyond); // G[*,*] and the rest summed over all ranks in one message
 }
 
-template <typename T> const T *gram_hv(const JointLayout<T> &lay, const JointWorkspace<T> &ws, std::size_t v) {
+template <typename T>
+const T *gram_hv(const JointLayout<T> &lay, const JointWorkspace<T> &ws, std::size_t v) {
     return ws.gram_h.data() + lay.gram_h_offset[v];
 }
 
@@ -291,15 +297,17 @@ void check_factors(const std::vector<JointModality<T>> &mods,
     mpi::agree(comm, w.size() == mods.size(),
                "joint NMF got " + std::to_string(w.size()) + " W factors for " + std::to_string(mods.size()) +
                    " modalities");
-    mpi::agree(comm, ht.side() == FactorSide::ht && ht.global_rows() == x0.cols() && ht.dist() == x0.col_dist() &&
-                         &ht.grid() == &x0.grid(),
+    mpi::agree(comm,
+               ht.side() == FactorSide::ht && ht.global_rows() == x0.cols() && ht.dist() == x0.col_dist() &&
+                   &ht.grid() == &x0.grid(),
                "H^T does not line up with the samples (columns) of the data");
     for (std::size_t v = 0; v < mods.size(); ++v) {
         const MatrixRef<T> &x = *mods[v].x;
-        mpi::agree(comm, w[v].side() == FactorSide::w && w[v].global_rows() == x.rows() &&
-                             w[v].dist() == x.row_dist() && w[v].k() == ht.k() && &w[v].grid() == &x.grid(),
-                   "W of " + label(mods[v], v) + " does not line up with its rows or has k != " +
-                       std::to_string(ht.k()));
+        mpi::agree(comm,
+                   w[v].side() == FactorSide::w && w[v].global_rows() == x.rows() &&
+                       w[v].dist() == x.row_dist() && w[v].k() == ht.k() && &w[v].grid() == &x.grid(),
+                   "W of " + label(mods[v], v) +
+                       " does not line up with its rows or has k != " + std::to_string(ht.k()));
     }
     mpi::agree(comm, opts.w.l1 == 0 && opts.w.l2 == 0,
                "JointOptions::w must be zero: joint NMF takes W penalties per modality (JointModality::w)");
@@ -374,7 +382,7 @@ std::vector<double> validate_joint_input(const std::vector<JointModality<T>> &mo
     std::vector<std::int64_t> hashes;
     for (const auto &m : mods) {
         std::uint64_t h = 0x632be59bd9b4e019ULL; // of the meaning: empty flags == all ones
-        for (gidx j = 0; j < n; ++j) { // sizes were checked above
+        for (gidx j = 0; j < n; ++j) {           // sizes were checked above
             h = mix64(h ^ (observes(m, j) ? static_cast<std::uint64_t>(j) + 1 : 0));
         }
         hashes.push_back(static_cast<std::int64_t>(h >> 1));
@@ -383,7 +391,8 @@ std::vector<double> validate_joint_input(const std::vector<JointModality<T>> &mo
     mpi::allreduce(comm, lo.data(), static_cast<std::int64_t>(lo.size()), mpi::Op::min);
     mpi::allreduce(comm, hi.data(), static_cast<std::int64_t>(hi.size()), mpi::Op::max);
     for (std::size_t v = 0; v < mods.size(); ++v) {
-        fail_if(lo[v] != hi[v], label(mods[v], v) + " has different observed-sample flags on different ranks");
+        fail_if(lo[v] != hi[v],
+                label(mods[v], v) + " has different observed-sample flags on different ranks");
         const auto seen = mods[v].observed.empty()
                               ? static_cast<std::int64_t>(n)
                               : std::count_if(mods[v].observed.begin(), mods[v].observed.end(),
@@ -421,8 +430,8 @@ std::vector<double> validate_joint_input(const std::vector<JointModality<T>> &mo
             const std::vector<char> mask = local_mask(runs, x.local_cols());
             const CsrBlock<T> &b = sp->block();
             for (lidx i = 0; i < b.rows; ++i) {
-                for (auto p = b.row_ptr[static_cast<std::size_t>(i)]; p < b.row_ptr[static_cast<std::size_t>(i + 1)];
-                     ++p) {
+                for (auto p = b.row_ptr[static_cast<std::size_t>(i)];
+                     p < b.row_ptr[static_cast<std::size_t>(i + 1)]; ++p) {
                     const lidx j = b.col[static_cast<std::size_t>(p)];
                     if (mask.empty() || mask[static_cast<std::size_t>(j)] != 0) {
                         visit(static_cast<double>(b.values[static_cast<std::size_t>(p)]), i, j);
@@ -454,8 +463,8 @@ std::vector<double> validate_joint_input(const std::vector<JointModality<T>> &mo
                                  ". NMF needs finite data; leave a sample this modality did not measure out "
                                  "of it (not an observed sample) instead of storing NaN");
         fail_if(sums[1] > 0, who + " has " + std::to_string(static_cast<std::int64_t>(sums[1])) +
-                                 " infinite entries in observed samples; the first is at " + position(first[1]) +
-                                 ". NMF needs finite data");
+                                 " infinite entries in observed samples; the first is at " +
+                                 position(first[1]) + ". NMF needs finite data");
         if (sums[2] > 0) {
             std::ostringstream s;
             s.precision(6);
@@ -465,7 +474,8 @@ std::vector<double> validate_joint_input(const std::vector<JointModality<T>> &mo
                               position(first[2]) + ". NMF needs X >= 0");
         }
         fail_if(sums[3] == 0, who + " has no nonzero entries in its observed samples (" +
-                                  std::to_string(x.rows()) + " x " + std::to_string(n) + "): nothing to factorize");
+                                  std::to_string(x.rows()) + " x " + std::to_string(n) +
+                                  "): nothing to factorize");
         norms.push_back(sums[4]);
     }
     fail_if(k < 1, "rank k = " + std::to_string(k) + " must be at least 1");
@@ -490,9 +500,8 @@ std::vector<double> joint_weights(const std::vector<JointModality<T>> &mods,
             ok = ok && std::isfinite(g) && g > 0;
         }
         mpi::agree(comm, ok,
-                   "modality weights: expected " + std::to_string(mods.size()) +
-                       " finite values > 0, got " + std::to_string(given.size()) +
-                       (given.size() == mods.size() ? " with a bad one" : ""));
+                   "modality weights: expected " + std::to_string(mods.size()) + " finite values > 0, got " +
+                       std::to_string(given.size()) + (given.size() == mods.size() ? " with a bad one" : ""));
         return given;
     }
     case JointWeighting::automatic:
@@ -525,7 +534,9 @@ void initialize_random_joint(const std::vector<JointModality<T>> &mods,
     PRISM_CHECK(origins.empty() || origins.size() == nv,
                 "initialize_random_joint: one IndexOrigin per modality needed (or none)");
     const IndexOrigin identity;
-    const auto origin = [&](std::size_t v) -> const IndexOrigin & { return origins.empty() ? identity : origins[v]; };
+    const auto origin = [&](std::size_t v) -> const IndexOrigin & {
+        return origins.empty() ? identity : origins[v];
+    };
     const mpi::Comm &comm = mods[0].x->grid().comm();
     std::vector<double> sums;
     for (const auto &m : mods) {
@@ -537,10 +548,11 @@ void initialize_random_joint(const std::vector<JointModality<T>> &mods,
     double log_sum = 0;
     int positive = 0;
     for (std::size_t v = 0; v < nv; ++v) {
-        const auto seen = mods[v].observed.empty()
-                              ? mods[v].x->cols()
-                              : static_cast<gidx>(std::count_if(mods[v].observed.begin(), mods[v].observed.end(),
-                                                                [](char c) { return c != 0; }));
+        const auto seen =
+            mods[v].observed.empty()
+                ? mods[v].x->cols()
+                : static_cast<gidx>(std::count_if(mods[v].observed.begin(), mods[v].observed.end(),
+                                                  [](char c) { return c != 0; }));
         const double entries = static_cast<double>(mods[v].x->rows()) * static_cast<double>(seen);
         const double mean = entries > 0 ? sums[v] / entries : 0.0;
         s[v] = std::sqrt(std::max(mean, 0.0) / k);
@@ -556,13 +568,15 @@ void initialize_random_joint(const std::vector<JointModality<T>> &mods,
         const std::uint64_t stream = v == 0 ? 0 : v + 1;
         for (lidx r = 0; r < w[v].rows(); ++r) {
             for (gidx l = 0; l < w[v].k(); ++l) {
-                w[v].at(r, l) = static_cast<T>(scale * counter_uniform(seed, stream, origin(v).row(w[v].global_index(r)), l));
+                w[v].at(r, l) = static_cast<T>(
+                    scale * counter_uniform(seed, stream, origin(v).row(w[v].global_index(r)), l));
             }
         }
     }
     for (lidx r = 0; r < ht.rows(); ++r) {
         for (gidx l = 0; l < ht.k(); ++l) {
-            ht.at(r, l) = static_cast<T>(s_h * counter_uniform(seed, 1, origin(0).col(ht.global_index(r)), l));
+            ht.at(r, l) =
+                static_cast<T>(s_h * counter_uniform(seed, 1, origin(0).col(ht.global_index(r)), l));
         }
     }
 }
@@ -718,8 +732,8 @@ JointInfo joint_nmf(const std::vector<JointModality<T>> &mods,
             }
             const auto rows = static_cast<lidx>(g.rows.size());
             if (rows == ht.rows()) { // one pattern on this slab: solve in place
-                detail::update_rows(opts.algorithm, gram, ws.cross_h.data(), h_penalty, opts.hals_floor, k, rows,
-                                    ht.data(), ws.scratch, bpp);
+                detail::update_rows(opts.algorithm, gram, ws.cross_h.data(), h_penalty, opts.hals_floor, k,
+                                    rows, ht.data(), ws.scratch, bpp);
                 continue;
             }
             ws.rows_f.resize(static_cast<std::size_t>(rows * k));
@@ -795,15 +809,15 @@ std::vector<double> joint_relative_errors_exact(const std::vector<JointModality<
     const mpi::Comm &comm = mods[0].x->grid().comm();
     const gidx k = ht.k();
     std::vector<T> w_i, h_j, product;
-    gather_factor(ht, h_j); // H^T[MR,*]: rows matching every X_v's local columns
+    gather_factor(ht, h_j);   // H^T[MR,*]: rows matching every X_v's local columns
     std::vector<double> sums; // residual, norm per modality
     for (std::size_t v = 0; v < mods.size(); ++v) {
         gather_factor(w[v], w_i); // W_v[MC,*]
         double residual = 0, norm = 0;
         if (const SparseDistMatrix<T> *sp = mods[v].x->sparse()) {
             const std::vector<char> mask = local_mask(observed_runs(mods[v]), sp->local_cols());
-            detail::sparse_residual(*sp, w_i.data(), h_j.data(), k, mask.empty() ? nullptr : mask.data(), residual,
-                                    norm);
+            detail::sparse_residual(*sp, w_i.data(), h_j.data(), k, mask.empty() ? nullptr : mask.data(),
+                                    residual, norm);
             sums.push_back(residual);
             sums.push_back(norm);
             continue;
@@ -840,24 +854,37 @@ std::vector<double> joint_relative_errors_exact(const std::vector<JointModality<
 }
 
 template std::vector<double> validate_joint_input<double>(const std::vector<JointModality<double>> &, gidx);
-template std::vector<double> joint_weights<double>(const std::vector<JointModality<double>> &, JointWeighting,
-                                              const std::vector<double> &);
+template std::vector<double> joint_weights<double>(const std::vector<JointModality<double>> &,
+                                                   JointWeighting,
+                                                   const std::vector<double> &);
 template std::vector<Factor<double>> make_joint_w<double>(const std::vector<JointModality<double>> &, gidx);
-template void initialize_random_joint<double>(const std::vector<JointModality<double>> &, std::vector<Factor<double>> &,
-                                         Factor<double> &, std::uint64_t, const std::vector<IndexOrigin> &);
-template JointInfo joint_nmf<double>(const std::vector<JointModality<double>> &, std::vector<Factor<double>> &, Factor<double> &,
-                                const JointOptions &);
+template void initialize_random_joint<double>(const std::vector<JointModality<double>> &,
+                                              std::vector<Factor<double>> &,
+                                              Factor<double> &,
+                                              std::uint64_t,
+                                              const std::vector<IndexOrigin> &);
+template JointInfo joint_nmf<double>(const std::vector<JointModality<double>> &,
+                                     std::vector<Factor<double>> &,
+                                     Factor<double> &,
+                                     const JointOptions &);
 template std::vector<double> joint_relative_errors_exact<double>(const std::vector<JointModality<double>> &,
-                                                            const std::vector<Factor<double>> &, const Factor<double> &);
+                                                                 const std::vector<Factor<double>> &,
+                                                                 const Factor<double> &);
 template std::vector<double> validate_joint_input<float>(const std::vector<JointModality<float>> &, gidx);
-template std::vector<double> joint_weights<float>(const std::vector<JointModality<float>> &, JointWeighting,
-                                              const std::vector<double> &);
+template std::vector<double>
+joint_weights<float>(const std::vector<JointModality<float>> &, JointWeighting, const std::vector<double> &);
 template std::vector<Factor<float>> make_joint_w<float>(const std::vector<JointModality<float>> &, gidx);
-template void initialize_random_joint<float>(const std::vector<JointModality<float>> &, std::vector<Factor<float>> &,
-                                         Factor<float> &, std::uint64_t, const std::vector<IndexOrigin> &);
-template JointInfo joint_nmf<float>(const std::vector<JointModality<float>> &, std::vector<Factor<float>> &, Factor<float> &,
-                                const JointOptions &);
+template void initialize_random_joint<float>(const std::vector<JointModality<float>> &,
+                                             std::vector<Factor<float>> &,
+                                             Factor<float> &,
+                                             std::uint64_t,
+                                             const std::vector<IndexOrigin> &);
+template JointInfo joint_nmf<float>(const std::vector<JointModality<float>> &,
+                                    std::vector<Factor<float>> &,
+                                    Factor<float> &,
+                                    const JointOptions &);
 template std::vector<double> joint_relative_errors_exact<float>(const std::vector<JointModality<float>> &,
-                                                            const std::vector<Factor<float>> &, const Factor<float> &);
+                                                                const std::vector<Factor<float>> &,
+                                                                const Factor<float> &);
 
 } // namespace prism

@@ -53,11 +53,8 @@ template <typename T> DistMatrix<T> read_matrix(const Grid &grid, const DatasetP
 /// file_col[j], or zeros where file_col[j] == -1. Each rank reads only its own blocks, as read_matrix.
 /// Collective on grid.comm(); a map entry outside [-1, cols) is an error on every rank.
 template <typename T>
-DistMatrix<T> read_matrix_columns(const Grid &grid,
-                                  const DatasetPath &path,
-                                  const std::vector<gidx> &file_col,
-                                  gidx mb,
-                                  gidx nb);
+DistMatrix<T> read_matrix_columns(
+    const Grid &grid, const DatasetPath &path, const std::vector<gidx> &file_col, gidx mb, gidx nb);
 
 /// Names of the objects directly in `group` of `file`, in HDF5's name order. Collective on `comm` (rank 0
 /// reads); a missing file or group is an error on every rank.

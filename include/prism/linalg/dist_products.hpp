@@ -5,7 +5,8 @@
 /// Per call, with X (m x n) on a pr x pc grid and factors of k columns, each rank sends about:
 ///   gram_allreduce      k^2 words                       (all-reduce over all P ranks)
 ///   gather_factor       (m/pr) k  [W]  or (n/pc) k  [H^T]  (all-gather within the grid row / column)
-///   x_times_factor      (m/pr) k  [X H^T]  or (n/pc) k  [X^T W]  (reduce-scatter within the grid row / column)
+///   x_times_factor      (m/pr) k  [X H^T]  or (n/pc) k  [X^T W]  (reduce-scatter within the grid row /
+///   column)
 /// so one outer iteration (both factors) moves ~ 2 (m/pr + n/pc) k + 2 k^2 words per rank.
 
 #include <vector>
@@ -18,9 +19,9 @@ namespace prism {
 
 /// Reusable buffers, so iterations allocate nothing.
 template <typename T> struct ProductWorkspace {
-    std::vector<T> gathered; ///< a gathered factor: gathered_rows x k, row-major
-    std::vector<T> partial;  ///< this rank's partial product before the reduce-scatter
-    std::vector<T> scratch;  ///< local_product's column-major result before its transpose into `partial`
+    std::vector<T> gathered;  ///< a gathered factor: gathered_rows x k, row-major
+    std::vector<T> partial;   ///< this rank's partial product before the reduce-scatter
+    std::vector<T> scratch;   ///< local_product's column-major result before its transpose into `partial`
     double seconds_local = 0; ///< accumulated by x_times_factor: local BLAS-3 product
     double seconds_comm = 0;  ///< accumulated by x_times_factor: reduce-scatter
 };
@@ -70,7 +71,10 @@ void local_product(NoDeduce<MatrixRef<T>> x,
 
 /// Same, with a temporary scratch buffer. Local: no communication.
 template <typename T>
-void local_product(NoDeduce<MatrixRef<T>> x, const std::vector<T> &other_gathered, FactorSide side, gidx k,
+void local_product(NoDeduce<MatrixRef<T>> x,
+                   const std::vector<T> &other_gathered,
+                   FactorSide side,
+                   gidx k,
                    std::vector<T> &partial);
 
 } // namespace prism

@@ -17,7 +17,8 @@ inline std::uint64_t mix64(std::uint64_t x) noexcept {
 }
 
 /// Uniform in [0, 1) with 53 random bits.
-inline double counter_uniform(std::uint64_t seed, std::uint64_t stream, std::int64_t i, std::int64_t j) noexcept {
+inline double
+counter_uniform(std::uint64_t seed, std::uint64_t stream, std::int64_t i, std::int64_t j) noexcept {
     std::uint64_t h = mix64(seed ^ mix64(stream + 0x632be59bd9b4e019ULL));
     h = mix64(h ^ static_cast<std::uint64_t>(i));
     h = mix64(h ^ static_cast<std::uint64_t>(j) * 0xd1b54a32d192ed03ULL);
@@ -25,7 +26,8 @@ inline double counter_uniform(std::uint64_t seed, std::uint64_t stream, std::int
 }
 
 /// Standard normal (Box-Muller on two counter-based uniforms).
-inline double counter_normal(std::uint64_t seed, std::uint64_t stream, std::int64_t i, std::int64_t j) noexcept {
+inline double
+counter_normal(std::uint64_t seed, std::uint64_t stream, std::int64_t i, std::int64_t j) noexcept {
     const double u1 = 1.0 - counter_uniform(seed, stream, i, 2 * j);
     const double u2 = counter_uniform(seed, stream, i, 2 * j + 1);
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
