@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #ifdef _OPENMP
@@ -35,57 +38,223 @@ int thread_id() {
 // Below this many rows threading costs more than it saves.
 constexpr lidx parallel_min_rows = 256;
 
-// Rows swept together (see hals_update).
-constexpr lidx block_rows = 32;
+// Eight doubles: one AVX-512 register, two AVX2 or four SSE2 ones (the compiler splits it).
+constexpr lidx lanes = 8;
+using Lanes = double __attribute__((vector_size(lanes * sizeof(double))));
 
-// The sweep of one block of rows, all in double, held transposed: f[j * B + r] (in: old F, out: new F) and
-// rt[l * B + r] = R(r, l). With GCC on x86-64 an AVX2/FMA clone is picked at load time where the CPU has
-// it (a feature test: "arch=..." clones would test the CPU model): the build targets baseline x86-64
-// (SSE2), which leaves this loop at half speed or less.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-__attribute__((target_clones("fma", "default")))
+// Largest number of rows swept together (the AVX-512 variant's).
+constexpr lidx max_block_rows = 64;
+
+// Everything the sweep of one block of rows needs besides the rows.
+struct SweepInputs {
+    double const *g;   // k x k Gram in double
+    double const *den; // G(l,l) + l2
+    lidx k;
+    double l1, floor, fmax;
+};
+
+using Mask = long __attribute__((vector_size(lanes * sizeof(long))));
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define PRISM_HALS_TRANSPOSE8 1
+// In-register transpose of an 8 x 8 tile: a[i] holds row i, afterwards a[i] holds column i (three rounds of
+// two-input shuffles; GCC lowers them to vpermt2pd / vshufpd / vshuff64x2).
+inline __attribute__((always_inline)) void transpose8(Lanes a[lanes]) {
+    Lanes b[lanes];
+    for (int i = 0; i < lanes; i += 2) {
+        b[i] = __builtin_shuffle(a[i], a[i + 1], Mask{0, 8, 2, 10, 4, 12, 6, 14});
+        b[i + 1] = __builtin_shuffle(a[i], a[i + 1], Mask{1, 9, 3, 11, 5, 13, 7, 15});
+    }
+    for (int i = 0; i < lanes; i += 4) {
+        for (int h = 0; h < 2; ++h) {
+            a[i + h] = __builtin_shuffle(b[i + h], b[i + h + 2], Mask{0, 1, 8, 9, 4, 5, 12, 13});
+            a[i + h + 2] = __builtin_shuffle(b[i + h], b[i + h + 2], Mask{2, 3, 10, 11, 6, 7, 14, 15});
+        }
+    }
+    for (int h = 0; h < 4; ++h) {
+        b[h] = __builtin_shuffle(a[h], a[h + 4], Mask{0, 1, 2, 3, 8, 9, 10, 11});
+        b[h + 4] = __builtin_shuffle(a[h], a[h + 4], Mask{4, 5, 6, 7, 12, 13, 14, 15});
+    }
+    for (int i = 0; i < lanes; ++i)
+        a[i] = b[i];
+}
 #endif
-void sweep_block(double const *g, double const *den, double const *rt, double *f, lidx k, double l1,
-                 double floor, double fmax) {
-    double s[block_rows];
+
+// src rows r = 0..B-1 (stride lds), columns 0..k-1 -> dst[j * B + r]. Full blocks of double rows go through
+// 8 x 8 register transposes: element by element, the copies in and out cost as much as the sweep itself.
+template <int NV, typename T>
+inline __attribute__((always_inline)) void rows_in(T const *src, lidx lds, lidx nb, lidx k, double *dst) {
+    constexpr lidx B = NV * lanes;
+    lidx j0 = 0;
+#ifdef PRISM_HALS_TRANSPOSE8
+    if constexpr (std::is_same_v<T, double>) {
+        if (nb == B) {
+            for (; j0 + lanes <= k; j0 += lanes) {
+                for (int q = 0; q < NV; ++q) {
+                    Lanes a[lanes];
+                    for (int i = 0; i < lanes; ++i)
+                        std::memcpy(&a[i], src + (q * lanes + i) * lds + j0, sizeof a[i]);
+                    transpose8(a);
+                    for (int i = 0; i < lanes; ++i)
+                        *reinterpret_cast<Lanes *>(dst + (j0 + i) * B + q * lanes) = a[i];
+                }
+            }
+        }
+    }
+#endif
+    for (lidx j = j0; j < k; ++j)
+        for (lidx r = 0; r < B; ++r)
+            dst[j * B + r] = r < nb ? static_cast<double>(src[r * lds + j]) : 0.0;
+}
+
+// The inverse of rows_in for the first nb rows.
+template <int NV, typename T>
+inline __attribute__((always_inline)) void rows_out(double const *src, lidx nb, lidx k, T *dst, lidx ldd) {
+    constexpr lidx B = NV * lanes;
+    lidx j0 = 0;
+#ifdef PRISM_HALS_TRANSPOSE8
+    if constexpr (std::is_same_v<T, double>) {
+        if (nb == B) {
+            for (; j0 + lanes <= k; j0 += lanes) {
+                for (int q = 0; q < NV; ++q) {
+                    Lanes a[lanes];
+                    for (int i = 0; i < lanes; ++i)
+                        a[i] = *reinterpret_cast<Lanes const *>(src + (j0 + i) * B + q * lanes);
+                    transpose8(a);
+                    for (int i = 0; i < lanes; ++i)
+                        std::memcpy(dst + (q * lanes + i) * ldd + j0, &a[i], sizeof a[i]);
+                }
+            }
+        }
+    }
+#endif
+    for (lidx r = 0; r < nb; ++r)
+        for (lidx j = j0; j < k; ++j)
+            dst[r * ldd + j] = static_cast<T>(src[j * B + r]);
+}
+
+// One HALS sweep of nb <= NV * lanes rows, held transposed in f[j * B + r] (old F in, new F out) and
+// rt[l * B + r] = R(r, l), B = NV * lanes. The row sums s(r) = sum_{j != l} G(l,j) f(r,j) are NV vector
+// accumulators that stay in registers across j: with a plain double s[B] array GCC kept s in memory, and
+// each step waited on the store of the previous one (~12 Gflop/s). Each row still sums over j = 0..k-1
+// skipping l, in that order, so the result is the same as one row at a time.
+template <int NV, typename T>
+inline __attribute__((always_inline)) void
+sweep_rows(SweepInputs const &in, T const *R, lidx ldr, T *F, lidx ldf, lidx nb, double *f, double *rt) {
+    lidx const k = in.k;
+    double const l1 = in.l1, floor = in.floor, fmax = in.fmax; // locals: the stores to f cannot alias them
+    rows_in<NV>(F, ldf, nb, k, f);
+    rows_in<NV>(R, ldr, nb, k, rt);
+    auto *fv = reinterpret_cast<Lanes *>(f);
+    auto const *rv = reinterpret_cast<Lanes const *>(rt);
     for (lidx l = 0; l < k; ++l) {
-        double *fl = f + l * block_rows;
-        if (!(den[l] > 0)) {
-            for (lidx r = 0; r < block_rows; ++r)
-                fl[r] = floor;
+        Lanes *fl = fv + l * NV;
+        double const den = in.den[l];
+        if (!(den > 0)) {
+            for (int q = 0; q < NV; ++q)
+                fl[q] = Lanes{} + floor;
             continue;
         }
         // Sum over j != l directly: subtracting G(l,l) f(l) from the full sum would cancel.
-        double const *gl = g + l * k;
-        for (lidx r = 0; r < block_rows; ++r)
-            s[r] = 0.0;
+        double const *gl = in.g + l * k;
+        Lanes s[NV];
+        for (int q = 0; q < NV; ++q)
+            s[q] = Lanes{};
         for (lidx j = 0; j < l; ++j) {
             double const gj = gl[j];
-            double const *fj = f + j * block_rows;
-            for (lidx r = 0; r < block_rows; ++r)
-                s[r] += gj * fj[r];
+            Lanes const *fj = fv + j * NV;
+            for (int q = 0; q < NV; ++q)
+                s[q] += gj * fj[q];
         }
         for (lidx j = l + 1; j < k; ++j) {
             double const gj = gl[j];
-            double const *fj = f + j * block_rows;
-            for (lidx r = 0; r < block_rows; ++r)
-                s[r] += gj * fj[r];
+            Lanes const *fj = fv + j * NV;
+            for (int q = 0; q < NV; ++q)
+                s[q] += gj * fj[q];
         }
-        double const *rl = rt + l * block_rows;
-        for (lidx r = 0; r < block_rows; ++r) {
-            double const v = (rl[r] - l1 - s[r]) / den[l];
-            // Also maps NaN and overflow to the floor (two selects, so the loop vectorises).
-            double const bounded = v <= fmax ? v : floor;
-            fl[r] = bounded > floor ? bounded : floor;
+        Lanes const *rl = rv + l * NV;
+        for (int q = 0; q < NV; ++q) {
+            Lanes const v = (rl[q] - l1 - s[q]) / den;
+            // Also maps NaN and overflow to the floor (v <= fmax is false for both).
+            Lanes const bounded = v <= fmax ? v : floor;
+            fl[q] = bounded > floor ? bounded : floor;
         }
     }
+    // A row whose R row is exactly zero becomes exactly zero (not the floor).
+    for (int q = 0; q < NV; ++q) {
+        Mask nonzero = Mask{};
+        for (lidx l = 0; l < k; ++l)
+            nonzero |= rv[l * NV + q] != 0.0;
+        for (lidx l = 0; l < k; ++l)
+            fv[l * NV + q] = nonzero ? fv[l * NV + q] : 0.0;
+    }
+    rows_out<NV>(f, nb, k, F, ldf);
+}
+
+template <typename T>
+using BlockSweep = void (*)(SweepInputs const &, T const *, lidx, T *, lidx, lidx, double *, double *);
+
+template <typename T>
+void sweep_rows_baseline(
+    SweepInputs const &in, T const *R, lidx ldr, T *F, lidx ldf, lidx nb, double *f, double *rt) {
+    sweep_rows<4>(in, R, ldr, F, ldf, nb, f, rt);
+}
+
+// The build targets baseline x86-64 (SSE2), which leaves the sweep at half speed or less; with GCC on
+// x86-64 Linux an AVX2/FMA or AVX-512 variant is picked at run time where the CPU has it (a feature test).
+// AVX-512 has 32 vector registers: 64 rows (8 accumulators, enough to cover the FMA latency); AVX2 has 16
+// ymm registers, so 32 rows (8 ymm accumulators). All variants sum in the same order; they differ only by
+// the FMA contraction the baseline lacks.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define PRISM_HALS_DISPATCH 1
+template <typename T>
+__attribute__((target("fma"))) void
+sweep_rows_fma(SweepInputs const &in, T const *R, lidx ldr, T *F, lidx ldf, lidx nb, double *f, double *rt) {
+    sweep_rows<4>(in, R, ldr, F, ldf, nb, f, rt);
+}
+template <typename T>
+__attribute__((target("avx512f"))) void sweep_rows_avx512(
+    SweepInputs const &in, T const *R, lidx ldr, T *F, lidx ldf, lidx nb, double *f, double *rt) {
+    sweep_rows<8>(in, R, ldr, F, ldf, nb, f, rt);
+}
+#endif
+
+bool cpu_has(detail::HalsKernel kernel) {
+    switch (kernel) {
+    case detail::HalsKernel::automatic:
+    case detail::HalsKernel::baseline:
+        return true;
+#ifdef PRISM_HALS_DISPATCH
+    case detail::HalsKernel::avx2:
+        return __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma");
+    case detail::HalsKernel::avx512:
+        return __builtin_cpu_supports("avx512f");
+#else
+    default:
+        return false;
+#endif
+    }
+    return false;
 }
 
 } // namespace
 
+namespace detail {
+
+bool hals_kernel_available(HalsKernel kernel) {
+    return cpu_has(kernel);
+}
+
 template <typename T>
-void hals_update(
-    T const *G, lidx k, T const *R, lidx ldr, lidx rows, T *F, lidx ldf, HalsOptions const &opts) {
+void hals_update_with(HalsKernel kernel,
+                      T const *G,
+                      lidx k,
+                      T const *R,
+                      lidx ldr,
+                      lidx rows,
+                      T *F,
+                      lidx ldf,
+                      HalsOptions const &opts) {
     PRISM_CHECK(k >= 0 && rows >= 0,
                 "hals_update: negative size k=" + std::to_string(k) + " rows=" + std::to_string(rows));
     PRISM_CHECK(ldr >= k && ldf >= k, "hals_update: row strides ldr=" + std::to_string(ldr) + " ldf=" +
@@ -93,52 +262,85 @@ void hals_update(
     PRISM_CHECK(opts.l1 >= 0 && opts.l2 >= 0 && opts.eps_floor >= 0 && std::isfinite(opts.l1) &&
                     std::isfinite(opts.l2) && std::isfinite(opts.eps_floor),
                 "hals_update: l1, l2 and eps_floor must be finite and >= 0");
+    PRISM_CHECK(cpu_has(kernel), "hals_update: the requested kernel variant is not available on this CPU");
     if (k == 0 || rows == 0)
         return;
     PRISM_CHECK(G != nullptr && R != nullptr && F != nullptr, "hals_update: null matrix pointer");
 
+    if (kernel == HalsKernel::automatic) {
+        kernel = cpu_has(HalsKernel::avx512) ? HalsKernel::avx512
+                 : cpu_has(HalsKernel::avx2) ? HalsKernel::avx2
+                                             : HalsKernel::baseline;
+    }
+    BlockSweep<T> sweep = sweep_rows_baseline<T>;
+    lidx block_rows = 4 * lanes;
+#ifdef PRISM_HALS_DISPATCH
+    if (kernel == HalsKernel::avx512) {
+        sweep = sweep_rows_avx512<T>;
+        block_rows = 8 * lanes;
+    } else if (kernel == HalsKernel::avx2) {
+        sweep = sweep_rows_fma<T>;
+    }
+#endif
+
     // Double copy of G (so float inputs accumulate in double) and the per-column denominators.
-    std::vector<double> g(k * k);
+    std::vector<double> g(static_cast<std::size_t>(k * k));
     for (lidx i = 0; i < k * k; ++i)
-        g[i] = static_cast<double>(G[i]);
-    std::vector<double> den(k);
+        g[static_cast<std::size_t>(i)] = static_cast<double>(G[i]);
+    std::vector<double> den(static_cast<std::size_t>(k));
     for (lidx l = 0; l < k; ++l)
-        den[l] = g[l + l * k] + opts.l2;
-    double const floor = opts.eps_floor;
-    double const l1 = opts.l1;
-    double const fmax = static_cast<double>(std::numeric_limits<T>::max());
-    std::vector<double> buf(static_cast<std::size_t>(2 * block_rows * k * max_threads()));
+        den[static_cast<std::size_t>(l)] = g[static_cast<std::size_t>(l + l * k)] + opts.l2;
+    SweepInputs const in{g.data(), den.data(),     k,
+                         opts.l1,  opts.eps_floor, static_cast<double>(std::numeric_limits<T>::max())};
+
+    // Per thread: f and rt, max_block_rows x k each, from a 64-byte boundary (the Lanes accesses are
+    // aligned; B x k doubles is a multiple of 64 bytes).
+    lidx const per_thread = 2 * max_block_rows * k;
+    std::vector<double> buf(static_cast<std::size_t>(per_thread * max_threads() + lanes));
+    auto const misalign =
+        static_cast<lidx>((reinterpret_cast<std::uintptr_t>(buf.data()) / sizeof(double)) % lanes);
+    double *const base = buf.data() + (lanes - misalign) % lanes;
     lidx const blocks = (rows + block_rows - 1) / block_rows;
 
     // Rows are independent, so block_rows of them are swept together, held transposed (f[j * B + r]): the
-    // inner loops run across rows and vectorise, while each row still sums over j in the order j = 0..k-1,
-    // skipping l (so the result is the same as one row at a time). One row alone is a serial dot-product
-    // chain, latency-bound: several times slower than the BLAS products it follows.
+    // inner loops run across rows and vectorise. One row alone is a serial dot-product chain,
+    // latency-bound: several times slower than the BLAS products it follows.
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (rows >= parallel_min_rows)
 #endif
     for (lidx b = 0; b < blocks; ++b) {
         lidx const i0 = b * block_rows;
-        lidx const nb = std::min(block_rows, rows - i0);
-        double *f = &buf[static_cast<std::size_t>(thread_id() * 2 * block_rows * k)];
-        double *rt = f + block_rows * k;
-        for (lidx j = 0; j < k; ++j) {
-            for (lidx r = 0; r < block_rows; ++r) {
-                f[j * block_rows + r] = r < nb ? static_cast<double>(F[(i0 + r) * ldf + j]) : 0.0;
-                rt[j * block_rows + r] = r < nb ? static_cast<double>(R[(i0 + r) * ldr + j]) : 0.0;
-            }
-        }
-        sweep_block(g.data(), den.data(), rt, f, k, l1, floor, fmax);
-        for (lidx r = 0; r < nb; ++r) {
-            T const *ri = R + (i0 + r) * ldr;
-            T *fo = F + (i0 + r) * ldf;
-            bool zero_row = true;
-            for (lidx l = 0; l < k; ++l)
-                zero_row = zero_row && ri[l] == T(0);
-            for (lidx l = 0; l < k; ++l)
-                fo[l] = zero_row ? T(0) : static_cast<T>(f[l * block_rows + r]);
-        }
+        double *f = base + thread_id() * per_thread;
+        sweep(in, R + i0 * ldr, ldr, F + i0 * ldf, ldf, std::min(block_rows, rows - i0), f,
+              f + max_block_rows * k);
     }
+}
+
+template void hals_update_with<float>(HalsKernel kernel,
+                                      float const *G,
+                                      lidx k,
+                                      float const *R,
+                                      lidx ldr,
+                                      lidx rows,
+                                      float *F,
+                                      lidx ldf,
+                                      HalsOptions const &opts);
+template void hals_update_with<double>(HalsKernel kernel,
+                                       double const *G,
+                                       lidx k,
+                                       double const *R,
+                                       lidx ldr,
+                                       lidx rows,
+                                       double *F,
+                                       lidx ldf,
+                                       HalsOptions const &opts);
+
+} // namespace detail
+
+template <typename T>
+void hals_update(
+    T const *G, lidx k, T const *R, lidx ldr, lidx rows, T *F, lidx ldf, HalsOptions const &opts) {
+    detail::hals_update_with<T>(detail::HalsKernel::automatic, G, k, R, ldr, rows, F, ldf, opts);
 }
 
 template void hals_update<float>(

@@ -9,14 +9,20 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace {
 
 using prism::lidx;
 using prism::nnls::HalsOptions;
 using prism::nnls::MuOptions;
+using prism::nnls::detail::HalsKernel;
 using Vec = std::vector<double>;
 
 /// Row-major dense matrix (Prism's factor layout).
@@ -306,6 +312,236 @@ TEST(MuUpdate, ZerosGiveNoNaN) {
     bad.eps = 0.0;
     EXPECT_THROW(prism::nnls::mu_update(gz.data(), k, s.r.v.data(), k, rows, z.v.data(), k, bad),
                  prism::Error);
+}
+
+// ---- The kernels against plain row-at-a-time references on many shapes: k = 1, k below / at / past the
+// 8-wide transposes, rows below / at / past the row blocks (32 or 64 rows in HALS, 128 in MU), padded row
+// strides, penalties, zero data rows, a dead component, float.
+
+/// A problem of `rows` rows: G = HᵀH / n (PSD) and R uniform in [0, k/4), which puts some entries below the
+/// floor; rows listed in zero_rows get an exactly zero R row. Row stride ld >= k, padding filled with junk.
+struct Problem {
+    lidx rows, k, ld;
+    Vec g, r, f;
+    Problem(std::mt19937_64 &rng, lidx rows_, lidx k_, lidx ld_, bool dead_column)
+        : rows(rows_), k(k_), ld(ld_), g(k_ * k_, 0.0), r(rows_ * ld_, -7.0), f(rows_ * ld_, 5.0) {
+        std::uniform_real_distribution<double> ud(0.0, 1.0);
+        lidx const n = 3 * k + 5;
+        RowMat h = random_nonneg(rng, n, k);
+        if (dead_column && k > 1)
+            for (lidx t = 0; t < n; ++t)
+                h(t, k / 2) = 0.0;
+        for (lidx a = 0; a < k; ++a)
+            for (lidx b = 0; b < k; ++b)
+                for (lidx t = 0; t < n; ++t)
+                    g[a + b * k] += h(t, a) * h(t, b) / static_cast<double>(n);
+        for (lidx i = 0; i < rows; ++i)
+            for (lidx l = 0; l < k; ++l) {
+                r[i * ld + l] = ud(rng) * static_cast<double>(k) / 4;
+                f[i * ld + l] = ud(rng);
+            }
+        for (lidx i : {lidx{0}, rows / 2, rows - 1})
+            for (lidx l = 0; l < k; ++l)
+                r[i * ld + l] = 0.0;
+    }
+};
+
+/// HALS one row at a time, straight from the documented formula (sum over j != l in increasing j).
+template <typename T> void hals_rows_reference(Problem const &p, std::vector<T> &f, HalsOptions const &o) {
+    double const fmax = static_cast<double>(std::numeric_limits<T>::max());
+    for (lidx i = 0; i < p.rows; ++i) {
+        bool zero = true;
+        for (lidx l = 0; l < p.k; ++l)
+            zero = zero && static_cast<T>(p.r[i * p.ld + l]) == T(0);
+        std::vector<double> row(p.k);
+        for (lidx l = 0; l < p.k; ++l)
+            row[l] = static_cast<double>(f[i * p.ld + l]);
+        for (lidx l = 0; l < p.k; ++l) {
+            double const den = static_cast<double>(static_cast<T>(p.g[l + l * p.k])) + o.l2;
+            if (!(den > 0)) {
+                row[l] = o.eps_floor;
+                continue;
+            }
+            double s = 0.0;
+            for (lidx j = 0; j < p.k; ++j)
+                if (j != l)
+                    s += static_cast<double>(static_cast<T>(p.g[l + j * p.k])) * row[j];
+            double const v = (static_cast<double>(static_cast<T>(p.r[i * p.ld + l])) - o.l1 - s) / den;
+            row[l] = !(v <= fmax) ? o.eps_floor : std::max(v, o.eps_floor);
+        }
+        for (lidx l = 0; l < p.k; ++l)
+            f[i * p.ld + l] = zero ? T(0) : static_cast<T>(row[l]);
+    }
+}
+
+std::vector<HalsKernel> available_kernels() {
+    std::vector<HalsKernel> out;
+    for (HalsKernel kernel :
+         {HalsKernel::automatic, HalsKernel::baseline, HalsKernel::avx2, HalsKernel::avx512})
+        if (prism::nnls::detail::hals_kernel_available(kernel))
+            out.push_back(kernel);
+    return out;
+}
+
+TEST(HalsUpdate, EveryKernelMatchesRowReferenceOnManyShapes) {
+    std::mt19937_64 rng(151);
+    std::vector<HalsKernel> const kernels = available_kernels();
+    ASSERT_GE(kernels.size(), 2u); // automatic and baseline always
+    int compared = 0;
+    for (lidx k : {1, 7, 8, 13, 50})
+        for (lidx rows : {1, 31, 32, 64, 65, 200})
+            for (lidx pad : {0, 3})
+                for (int variant = 0; variant < 3; ++variant) {
+                    HalsOptions o;
+                    if (variant == 1) {
+                        o.l1 = 0.3;
+                        o.l2 = 0.5;
+                        o.eps_floor = 1e-3;
+                    }
+                    bool const dead = variant == 2; // G(l,l) = 0, no ridge: that column goes to the floor
+                    Problem const p(rng, rows, k, k + pad, dead);
+                    Vec ref = p.f;
+                    hals_rows_reference(p, ref, o);
+                    Vec first;
+                    for (HalsKernel kernel : kernels) {
+                        Vec f = p.f;
+                        prism::nnls::detail::hals_update_with(kernel, p.g.data(), k, p.r.data(), p.ld, rows,
+                                                              f.data(), p.ld, o);
+                        for (lidx i = 0; i < rows * p.ld; ++i) {
+                            ASSERT_NEAR(f[i], ref[i], 1e-12 * std::max(1.0, std::abs(ref[i])))
+                                << "kernel " << static_cast<int>(kernel) << " k=" << k << " rows=" << rows
+                                << " ld=" << p.ld << " variant " << variant << " at " << i;
+                        }
+                        for (lidx i : {lidx{0}, rows / 2, rows - 1})
+                            for (lidx l = 0; l < k; ++l)
+                                ASSERT_EQ(f[i * p.ld + l], 0.0); // zero data row: exactly zero
+                        // The vector variants sum in the same order with FMA: the same bits.
+                        if (kernel == HalsKernel::avx2 || kernel == HalsKernel::avx512) {
+                            if (first.empty())
+                                first = f;
+                            else
+                                ASSERT_EQ(f, first) << "k=" << k << " rows=" << rows;
+                        }
+                        ++compared;
+                    }
+                }
+    EXPECT_EQ(compared, 5 * 6 * 2 * 3 * static_cast<int>(kernels.size()));
+}
+
+TEST(HalsUpdate, FloatEveryKernelMatchesRowReference) {
+    std::mt19937_64 rng(157);
+    for (lidx k : {1, 9, 50})
+        for (lidx rows : {5, 64, 97}) {
+            Problem const p(rng, rows, k, k + 1, false);
+            std::vector<float> g(p.g.begin(), p.g.end()), r(p.r.begin(), p.r.end());
+            std::vector<float> ref(p.f.begin(), p.f.end());
+            HalsOptions o;
+            o.l1 = 0.05;
+            hals_rows_reference(p, ref, o);
+            for (HalsKernel kernel : available_kernels()) {
+                std::vector<float> f(p.f.begin(), p.f.end());
+                prism::nnls::detail::hals_update_with(kernel, g.data(), k, r.data(), p.ld, rows, f.data(),
+                                                      p.ld, o);
+                // Both accumulate in double and round once to float: at most one float ulp apart.
+                for (lidx i = 0; i < rows * p.ld; ++i)
+                    ASSERT_NEAR(f[i], ref[i], 1.2e-7 * std::max(1.0f, std::abs(ref[i])))
+                        << "kernel " << static_cast<int>(kernel) << " k=" << k << " rows=" << rows;
+            }
+        }
+}
+
+TEST(HalsUpdate, ThreadsGiveTheSameResult) {
+#ifdef _OPENMP
+    std::mt19937_64 rng(163);
+    Problem const p(rng, 1000, 20, 20, false); // >= 256 rows: the OpenMP path
+    Vec one = p.f, two = p.f;
+    int const before = omp_get_max_threads();
+    omp_set_num_threads(1);
+    prism::nnls::hals_update(p.g.data(), p.k, p.r.data(), p.ld, p.rows, one.data(), p.ld);
+    omp_set_num_threads(2);
+    prism::nnls::hals_update(p.g.data(), p.k, p.r.data(), p.ld, p.rows, two.data(), p.ld);
+    omp_set_num_threads(before);
+    EXPECT_EQ(one, two);
+    EXPECT_NE(one, p.f);
+#else
+    GTEST_SKIP() << "built without OpenMP";
+#endif
+}
+
+/// MU one row at a time, straight from the documented formula.
+template <typename T> void mu_rows_reference(Problem const &p, std::vector<T> &f, MuOptions const &o) {
+    for (lidx i = 0; i < p.rows; ++i) {
+        std::vector<double> old(p.k);
+        for (lidx l = 0; l < p.k; ++l)
+            old[l] = static_cast<double>(f[i * p.ld + l]);
+        for (lidx l = 0; l < p.k; ++l) {
+            double den = o.l2 * old[l] + o.l1 + o.eps;
+            for (lidx j = 0; j < p.k; ++j)
+                den += static_cast<double>(static_cast<T>(p.g[j + l * p.k])) * old[j];
+            double const num = std::max(static_cast<double>(static_cast<T>(p.r[i * p.ld + l])), 0.0);
+            f[i * p.ld + l] = static_cast<T>(old[l] * num / den);
+        }
+    }
+}
+
+TEST(MuUpdate, MatchesRowReferenceOnManyShapes) {
+    std::mt19937_64 rng(167);
+    for (lidx k : {1, 7, 50})
+        for (lidx rows : {1, 127, 128, 129, 300})
+            for (lidx pad : {0, 2})
+                for (bool penalties : {false, true}) {
+                    Problem p(rng, rows, k, k + pad, false);
+                    p.f[(rows / 3) * p.ld] = 0.0; // a zero entry of F stays zero
+                    MuOptions o;
+                    if (penalties) {
+                        o.l1 = 0.2;
+                        o.l2 = 0.3;
+                    }
+                    Vec ref = p.f, f = p.f;
+                    mu_rows_reference(p, ref, o);
+                    prism::nnls::mu_update(p.g.data(), k, p.r.data(), p.ld, rows, f.data(), p.ld, o);
+                    for (lidx i = 0; i < rows * p.ld; ++i)
+                        ASSERT_NEAR(f[i], ref[i], 1e-12 * std::max(1.0, std::abs(ref[i])))
+                            << "k=" << k << " rows=" << rows << " ld=" << p.ld << " at " << i;
+                    EXPECT_EQ(f[(rows / 3) * p.ld], 0.0);
+                    for (lidx l = 0; l < k; ++l)
+                        EXPECT_EQ(f[(rows - 1) * p.ld + l], 0.0); // zero data row
+                }
+}
+
+TEST(MuUpdate, FloatMatchesRowReference) {
+    std::mt19937_64 rng(173);
+    for (lidx k : {1, 50})
+        for (lidx rows : {3, 129}) {
+            Problem const p(rng, rows, k, k + 1, false);
+            std::vector<float> g(p.g.begin(), p.g.end()), r(p.r.begin(), p.r.end());
+            std::vector<float> ref(p.f.begin(), p.f.end()), f = ref;
+            MuOptions o;
+            o.l2 = 0.1;
+            mu_rows_reference(p, ref, o);
+            prism::nnls::mu_update(g.data(), k, r.data(), p.ld, rows, f.data(), p.ld, o);
+            for (lidx i = 0; i < rows * p.ld; ++i)
+                ASSERT_NEAR(f[i], ref[i], 1.2e-7 * std::max(1.0f, std::abs(ref[i])))
+                    << "k=" << k << " rows=" << rows;
+        }
+}
+
+TEST(MuUpdate, ThreadsGiveTheSameResult) {
+#ifdef _OPENMP
+    std::mt19937_64 rng(179);
+    Problem const p(rng, 1000, 20, 23, false); // >= 256 rows: the OpenMP path, several tiles per thread
+    Vec one = p.f, two = p.f;
+    int const before = omp_get_max_threads();
+    omp_set_num_threads(1);
+    prism::nnls::mu_update(p.g.data(), p.k, p.r.data(), p.ld, p.rows, one.data(), p.ld);
+    omp_set_num_threads(2);
+    prism::nnls::mu_update(p.g.data(), p.k, p.r.data(), p.ld, p.rows, two.data(), p.ld);
+    omp_set_num_threads(before);
+    EXPECT_EQ(one, two);
+    EXPECT_NE(one, p.f);
+#else
+    GTEST_SKIP() << "built without OpenMP";
+#endif
 }
 
 } // namespace

@@ -51,4 +51,28 @@ template <typename T>
 void hals_update(
     T const *G, lidx k, T const *R, lidx ldr, lidx rows, T *F, lidx ldf, HalsOptions const &opts = {});
 
+namespace detail {
+
+/// Instruction-set variants of the hals_update() kernel. hals_update() uses `automatic` (the widest the
+/// CPU has); the others exist so that tests can check every variant the CPU can run, not only that one.
+enum class HalsKernel { automatic, baseline, avx2, avx512 };
+
+/// Whether this build and CPU can run `kernel` (automatic and baseline: always).
+bool hals_kernel_available(HalsKernel kernel);
+
+/// hals_update() with a chosen variant. @throws prism::Error as hals_update(), or if the variant is not
+/// available.
+template <typename T>
+void hals_update_with(HalsKernel kernel,
+                      T const *G,
+                      lidx k,
+                      T const *R,
+                      lidx ldr,
+                      lidx rows,
+                      T *F,
+                      lidx ldf,
+                      HalsOptions const &opts = {});
+
+} // namespace detail
+
 } // namespace prism::nnls
