@@ -54,6 +54,7 @@ struct SweepInputs {
 };
 
 using Mask = long __attribute__((vector_size(lanes * sizeof(long))));
+using FloatLanes = float __attribute__((vector_size(lanes * sizeof(float))));
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define PRISM_HALS_TRANSPOSE8 1
@@ -78,22 +79,41 @@ inline __attribute__((always_inline)) void transpose8(Lanes a[lanes]) {
     for (int i = 0; i < lanes; ++i)
         a[i] = b[i];
 }
+
+// Eight consecutive entries of a row, widened to double / narrowed back (rounded as static_cast does).
+template <typename T> inline __attribute__((always_inline)) void load8(Lanes &a, T const *p) {
+    if constexpr (std::is_same_v<T, double>) {
+        std::memcpy(&a, p, sizeof a);
+    } else {
+        FloatLanes narrow;
+        std::memcpy(&narrow, p, sizeof narrow);
+        a = __builtin_convertvector(narrow, Lanes);
+    }
+}
+template <typename T> inline __attribute__((always_inline)) void store8(T *p, Lanes const &a) {
+    if constexpr (std::is_same_v<T, double>) {
+        std::memcpy(p, &a, sizeof a);
+    } else {
+        FloatLanes const narrow = __builtin_convertvector(a, FloatLanes);
+        std::memcpy(p, &narrow, sizeof narrow);
+    }
+}
 #endif
 
-// src rows r = 0..B-1 (stride lds), columns 0..k-1 -> dst[j * B + r]. Full blocks of double rows go through
-// 8 x 8 register transposes: element by element, the copies in and out cost as much as the sweep itself.
+// src rows r = 0..B-1 (stride lds), columns 0..k-1 -> dst[j * B + r]. Full blocks go through 8 x 8 register
+// transposes: element by element, the copies in and out cost as much as the sweep itself.
 template <int NV, typename T>
 inline __attribute__((always_inline)) void rows_in(T const *src, lidx lds, lidx nb, lidx k, double *dst) {
     constexpr lidx B = NV * lanes;
     lidx j0 = 0;
 #ifdef PRISM_HALS_TRANSPOSE8
-    if constexpr (std::is_same_v<T, double>) {
+    if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>) {
         if (nb == B) {
             for (; j0 + lanes <= k; j0 += lanes) {
                 for (int q = 0; q < NV; ++q) {
                     Lanes a[lanes];
                     for (int i = 0; i < lanes; ++i)
-                        std::memcpy(&a[i], src + (q * lanes + i) * lds + j0, sizeof a[i]);
+                        load8(a[i], src + (q * lanes + i) * lds + j0);
                     transpose8(a);
                     for (int i = 0; i < lanes; ++i)
                         *reinterpret_cast<Lanes *>(dst + (j0 + i) * B + q * lanes) = a[i];
@@ -113,7 +133,7 @@ inline __attribute__((always_inline)) void rows_out(double const *src, lidx nb, 
     constexpr lidx B = NV * lanes;
     lidx j0 = 0;
 #ifdef PRISM_HALS_TRANSPOSE8
-    if constexpr (std::is_same_v<T, double>) {
+    if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>) {
         if (nb == B) {
             for (; j0 + lanes <= k; j0 += lanes) {
                 for (int q = 0; q < NV; ++q) {
@@ -122,7 +142,7 @@ inline __attribute__((always_inline)) void rows_out(double const *src, lidx nb, 
                         a[i] = *reinterpret_cast<Lanes const *>(src + (j0 + i) * B + q * lanes);
                     transpose8(a);
                     for (int i = 0; i < lanes; ++i)
-                        std::memcpy(dst + (q * lanes + i) * ldd + j0, &a[i], sizeof a[i]);
+                        store8(dst + (q * lanes + i) * ldd + j0, a[i]);
                 }
             }
         }
