@@ -24,53 +24,75 @@ constexpr lidx parallel_min_rows = 256;
 // fresh pages (one rows x k buffer per call faulted in 3 MiB every iteration at 8000 x 50).
 constexpr lidx tile_rows = 128;
 
-// F <- F .* max(R, 0) ./ (F G + l2 F + shift) on one tile: f the old rows (row stride ldf_old), fg their
-// F G (stride k), fo the output rows. With GCC on x86-64 an AVX-512 or AVX2/FMA clone is picked at load time
-// (see hals_update.cpp): the division is most of this loop (SSE2 divides two doubles at a time; the AVX-512
-// clone made the whole update 1.6x faster than the AVX2 one).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-__attribute__((target_clones("avx512f", "fma", "default")))
-#endif
-void scale_rows_double(double const *f, lidx ldf_old, double const *fg, double const *r, lidx ldr, double *fo,
-                       lidx ldf, lidx nb, lidx k, double l2, double shift) {
+// F <- F .* max(R, 0) ./ (F G + l2 F + shift) on one tile: f the old rows in double (row stride ldf_old),
+// fg their F G (stride k), fo the output rows.
+template <typename T>
+inline __attribute__((always_inline)) void scale_rows_body(double const *f,
+                                                           lidx ldf_old,
+                                                           double const *fg,
+                                                           T const *r,
+                                                           lidx ldr,
+                                                           T *fo,
+                                                           lidx ldf,
+                                                           lidx nb,
+                                                           lidx k,
+                                                           double l2,
+                                                           double shift) {
     for (lidx i = 0; i < nb; ++i) {
         double const *fi = f + i * ldf_old;
         double const *gi = fg + i * k;
-        double const *ri = r + i * ldr;
-        double *oi = fo + i * ldf;
+        T const *ri = r + i * ldr;
+        T *oi = fo + i * ldf;
         for (lidx l = 0; l < k; ++l) {
             // d = f G + l2 f + l1 + eps
             double const d = gi[l] + l2 * fi[l] + shift;
-            double const num = ri[l] > 0.0 ? ri[l] : 0.0;
+            double const rl = static_cast<double>(ri[l]);
+            double const num = rl > 0.0 ? rl : 0.0;
             double const v = fi[l] * num / d;
             // d >= eps > 0 for nonnegative G and F; the guard keeps NaN/negative denominators out anyway.
-            oi[l] = (d > 0 && v > 0) ? v : 0.0;
+            oi[l] = (d > 0 && v > 0) ? static_cast<T>(v) : T(0);
         }
     }
 }
 
-template <typename T>
-void scale_rows(double const *f,
-                lidx ldf_old,
-                double const *fg,
-                T const *r,
-                lidx ldr,
-                T *fo,
-                lidx ldf,
-                lidx nb,
-                lidx k,
-                double l2,
-                double shift) {
-    for (lidx i = 0; i < nb; ++i) {
-        for (lidx l = 0; l < k; ++l) {
-            double const fil = f[i * ldf_old + l];
-            double const d = fg[i * k + l] + l2 * fil + shift;
-            double const num = std::max(static_cast<double>(r[i * ldr + l]), 0.0);
-            double const v = fil * num / d;
-            fo[i * ldf + l] = (d > 0 && v > 0) ? static_cast<T>(v) : T(0);
-        }
-    }
+// With GCC on x86-64 an AVX-512 or AVX2/FMA clone is picked at load time (see hals_update.cpp): the division
+// is most of this loop (SSE2 divides two doubles at a time; the AVX-512 clone made the whole double update
+// 1.6x faster than the AVX2 one).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define PRISM_MU_CLONES __attribute__((target_clones("avx512f", "fma", "default")))
+#else
+#define PRISM_MU_CLONES
+#endif
+
+PRISM_MU_CLONES void scale_rows(double const *f,
+                                lidx ldf_old,
+                                double const *fg,
+                                double const *r,
+                                lidx ldr,
+                                double *fo,
+                                lidx ldf,
+                                lidx nb,
+                                lidx k,
+                                double l2,
+                                double shift) {
+    scale_rows_body(f, ldf_old, fg, r, ldr, fo, ldf, nb, k, l2, shift);
 }
+
+PRISM_MU_CLONES void scale_rows(double const *f,
+                                lidx ldf_old,
+                                double const *fg,
+                                float const *r,
+                                lidx ldr,
+                                float *fo,
+                                lidx ldf,
+                                lidx nb,
+                                lidx k,
+                                double l2,
+                                double shift) {
+    scale_rows_body(f, ldf_old, fg, r, ldr, fo, ldf, nb, k, l2, shift);
+}
+
+#undef PRISM_MU_CLONES
 
 } // namespace
 
@@ -113,7 +135,7 @@ void mu_update(T const *G, lidx k, T const *R, lidx ldr, lidx rows, T *F, lidx l
             if constexpr (in_place) {
                 double *f = F + i0 * ldf;
                 blas::gemm<double>('N', 'N', k, nb, k, 1.0, g.data(), k, f, ldf, 0.0, fg.data(), k);
-                scale_rows_double(f, ldf, fg.data(), R + i0 * ldr, ldr, f, ldf, nb, k, opts.l2, shift);
+                scale_rows(f, ldf, fg.data(), R + i0 * ldr, ldr, f, ldf, nb, k, opts.l2, shift);
             } else {
                 for (lidx i = 0; i < nb; ++i)
                     for (lidx l = 0; l < k; ++l)
@@ -121,8 +143,8 @@ void mu_update(T const *G, lidx k, T const *R, lidx ldr, lidx rows, T *F, lidx l
                             static_cast<double>(F[(i0 + i) * ldf + l]);
                 blas::gemm<double>('N', 'N', k, nb, k, 1.0, g.data(), k, widened.data(), k, 0.0, fg.data(),
                                    k);
-                scale_rows<T>(widened.data(), k, fg.data(), R + i0 * ldr, ldr, F + i0 * ldf, ldf, nb, k,
-                              opts.l2, shift);
+                scale_rows(widened.data(), k, fg.data(), R + i0 * ldr, ldr, F + i0 * ldf, ldf, nb, k, opts.l2,
+                           shift);
             }
         }
     }
