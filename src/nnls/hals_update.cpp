@@ -38,12 +38,36 @@ int thread_id() {
 // Below this many rows threading costs more than it saves.
 constexpr lidx parallel_min_rows = 256;
 
-// Eight doubles: one AVX-512 register, two AVX2 or four SSE2 ones (the compiler splits it).
-constexpr lidx lanes = 8;
-using Lanes = double __attribute__((vector_size(lanes * sizeof(double))));
+// Vector types of W doubles (one register of the variant: 2 SSE2, 4 AVX2, 8 AVX-512), the matching
+// comparison mask and W floats. GCC's generic vectors wider than the target's registers are split, but the
+// comparisons, selects and shuffles then go through the stack (10x slower than the scalar code), so every
+// variant uses its own register width.
+template <int W> struct Simd;
+template <> struct Simd<2> {
+    using V = double __attribute__((vector_size(16)));
+    using Mask = long __attribute__((vector_size(16)));
+    using FloatV = float __attribute__((vector_size(8)));
+};
+template <> struct Simd<4> {
+    using V = double __attribute__((vector_size(32)));
+    using Mask = long __attribute__((vector_size(32)));
+    using FloatV = float __attribute__((vector_size(16)));
+};
+template <> struct Simd<8> {
+    using V = double __attribute__((vector_size(64)));
+    using Mask = long __attribute__((vector_size(64)));
+    using FloatV = float __attribute__((vector_size(32)));
+};
+
+// Vector accumulators per block of rows: eight cover the FMA latency (4 cycles, 2 per cycle) and leave
+// registers for the operands in all three variants (16 SSE2 / AVX2 registers, 32 AVX-512 ones).
+constexpr int accumulators = 8;
 
 // Largest number of rows swept together (the AVX-512 variant's).
-constexpr lidx max_block_rows = 64;
+constexpr lidx max_block_rows = accumulators * 8;
+
+// Buffers start on a 64-byte boundary (8 doubles): every vector access is aligned.
+constexpr lidx align_doubles = 8;
 
 // Everything the sweep of one block of rows needs besides the rows.
 struct SweepInputs {
@@ -53,71 +77,85 @@ struct SweepInputs {
     double l1, floor, fmax;
 };
 
-using Mask = long __attribute__((vector_size(lanes * sizeof(long))));
-using FloatLanes = float __attribute__((vector_size(lanes * sizeof(float))));
-
 #if defined(__GNUC__) && !defined(__clang__)
-#define PRISM_HALS_TRANSPOSE8 1
-// In-register transpose of an 8 x 8 tile: a[i] holds row i, afterwards a[i] holds column i (three rounds of
-// two-input shuffles; GCC lowers them to vpermt2pd / vshufpd / vshuff64x2).
-inline __attribute__((always_inline)) void transpose8(Lanes a[lanes]) {
-    Lanes b[lanes];
-    for (int i = 0; i < lanes; i += 2) {
-        b[i] = __builtin_shuffle(a[i], a[i + 1], Mask{0, 8, 2, 10, 4, 12, 6, 14});
-        b[i + 1] = __builtin_shuffle(a[i], a[i + 1], Mask{1, 9, 3, 11, 5, 13, 7, 15});
-    }
-    for (int i = 0; i < lanes; i += 4) {
-        for (int h = 0; h < 2; ++h) {
-            a[i + h] = __builtin_shuffle(b[i + h], b[i + h + 2], Mask{0, 1, 8, 9, 4, 5, 12, 13});
-            a[i + h + 2] = __builtin_shuffle(b[i + h], b[i + h + 2], Mask{2, 3, 10, 11, 6, 7, 14, 15});
+#define PRISM_HALS_TRANSPOSE 1
+// In-register transpose of a W x W tile: a[i] holds row i, afterwards a[i] holds column i. Round s swaps
+// the off-diagonal s x s blocks of each 2s x 2s block (two-input shuffles: vunpck / vpermt2pd / vshuff64x2).
+template <int W> inline __attribute__((always_inline)) void transpose(typename Simd<W>::V *a) {
+    using Mask = typename Simd<W>::Mask;
+    if constexpr (W == 2) {
+        auto const lo = __builtin_shuffle(a[0], a[1], Mask{0, 2});
+        a[1] = __builtin_shuffle(a[0], a[1], Mask{1, 3});
+        a[0] = lo;
+    } else if constexpr (W == 4) {
+        typename Simd<W>::V b[4];
+        for (int i = 0; i < 4; i += 2) {
+            b[i] = __builtin_shuffle(a[i], a[i + 1], Mask{0, 4, 2, 6});
+            b[i + 1] = __builtin_shuffle(a[i], a[i + 1], Mask{1, 5, 3, 7});
         }
+        for (int h = 0; h < 2; ++h) {
+            a[h] = __builtin_shuffle(b[h], b[h + 2], Mask{0, 1, 4, 5});
+            a[h + 2] = __builtin_shuffle(b[h], b[h + 2], Mask{2, 3, 6, 7});
+        }
+    } else {
+        typename Simd<W>::V b[8];
+        for (int i = 0; i < 8; i += 2) {
+            b[i] = __builtin_shuffle(a[i], a[i + 1], Mask{0, 8, 2, 10, 4, 12, 6, 14});
+            b[i + 1] = __builtin_shuffle(a[i], a[i + 1], Mask{1, 9, 3, 11, 5, 13, 7, 15});
+        }
+        for (int i = 0; i < 8; i += 4) {
+            for (int h = 0; h < 2; ++h) {
+                a[i + h] = __builtin_shuffle(b[i + h], b[i + h + 2], Mask{0, 1, 8, 9, 4, 5, 12, 13});
+                a[i + h + 2] = __builtin_shuffle(b[i + h], b[i + h + 2], Mask{2, 3, 10, 11, 6, 7, 14, 15});
+            }
+        }
+        for (int h = 0; h < 4; ++h) {
+            b[h] = __builtin_shuffle(a[h], a[h + 4], Mask{0, 1, 2, 3, 8, 9, 10, 11});
+            b[h + 4] = __builtin_shuffle(a[h], a[h + 4], Mask{4, 5, 6, 7, 12, 13, 14, 15});
+        }
+        for (int i = 0; i < 8; ++i)
+            a[i] = b[i];
     }
-    for (int h = 0; h < 4; ++h) {
-        b[h] = __builtin_shuffle(a[h], a[h + 4], Mask{0, 1, 2, 3, 8, 9, 10, 11});
-        b[h + 4] = __builtin_shuffle(a[h], a[h + 4], Mask{4, 5, 6, 7, 12, 13, 14, 15});
-    }
-    for (int i = 0; i < lanes; ++i)
-        a[i] = b[i];
 }
 
-// Eight consecutive entries of a row, widened to double / narrowed back (rounded as static_cast does).
-template <typename T> inline __attribute__((always_inline)) void load8(Lanes &a, T const *p) {
+// W consecutive entries of a row, widened to double / narrowed back (rounded as static_cast does).
+template <int W, typename T>
+inline __attribute__((always_inline)) void load(typename Simd<W>::V &a, T const *p) {
     if constexpr (std::is_same_v<T, double>) {
         std::memcpy(&a, p, sizeof a);
     } else {
-        FloatLanes narrow;
+        typename Simd<W>::FloatV narrow;
         std::memcpy(&narrow, p, sizeof narrow);
-        a = __builtin_convertvector(narrow, Lanes);
+        a = __builtin_convertvector(narrow, typename Simd<W>::V);
     }
 }
-template <typename T> inline __attribute__((always_inline)) void store8(T *p, Lanes const &a) {
+template <int W, typename T>
+inline __attribute__((always_inline)) void store(T *p, typename Simd<W>::V const &a) {
     if constexpr (std::is_same_v<T, double>) {
         std::memcpy(p, &a, sizeof a);
     } else {
-        FloatLanes const narrow = __builtin_convertvector(a, FloatLanes);
+        auto const narrow = __builtin_convertvector(a, typename Simd<W>::FloatV);
         std::memcpy(p, &narrow, sizeof narrow);
     }
 }
 #endif
 
-// src rows r = 0..B-1 (stride lds), columns 0..k-1 -> dst[j * B + r]. Full blocks go through 8 x 8 register
+// src rows r = 0..B-1 (stride lds), columns 0..k-1 -> dst[j * B + r]. Full blocks go through W x W register
 // transposes: element by element, the copies in and out cost as much as the sweep itself.
-template <int NV, typename T>
+template <int W, typename T>
 inline __attribute__((always_inline)) void rows_in(T const *src, lidx lds, lidx nb, lidx k, double *dst) {
-    constexpr lidx B = NV * lanes;
+    constexpr lidx B = accumulators * W;
     lidx j0 = 0;
-#ifdef PRISM_HALS_TRANSPOSE8
-    if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>) {
-        if (nb == B) {
-            for (; j0 + lanes <= k; j0 += lanes) {
-                for (int q = 0; q < NV; ++q) {
-                    Lanes a[lanes];
-                    for (int i = 0; i < lanes; ++i)
-                        load8(a[i], src + (q * lanes + i) * lds + j0);
-                    transpose8(a);
-                    for (int i = 0; i < lanes; ++i)
-                        *reinterpret_cast<Lanes *>(dst + (j0 + i) * B + q * lanes) = a[i];
-                }
+#ifdef PRISM_HALS_TRANSPOSE
+    if (nb == B) {
+        for (; j0 + W <= k; j0 += W) {
+            for (int q = 0; q < accumulators; ++q) {
+                typename Simd<W>::V a[W];
+                for (int i = 0; i < W; ++i)
+                    load<W>(a[i], src + (q * W + i) * lds + j0);
+                transpose<W>(a);
+                for (int i = 0; i < W; ++i)
+                    *reinterpret_cast<typename Simd<W>::V *>(dst + (j0 + i) * B + q * W) = a[i];
             }
         }
     }
@@ -128,22 +166,20 @@ inline __attribute__((always_inline)) void rows_in(T const *src, lidx lds, lidx 
 }
 
 // The inverse of rows_in for the first nb rows.
-template <int NV, typename T>
+template <int W, typename T>
 inline __attribute__((always_inline)) void rows_out(double const *src, lidx nb, lidx k, T *dst, lidx ldd) {
-    constexpr lidx B = NV * lanes;
+    constexpr lidx B = accumulators * W;
     lidx j0 = 0;
-#ifdef PRISM_HALS_TRANSPOSE8
-    if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>) {
-        if (nb == B) {
-            for (; j0 + lanes <= k; j0 += lanes) {
-                for (int q = 0; q < NV; ++q) {
-                    Lanes a[lanes];
-                    for (int i = 0; i < lanes; ++i)
-                        a[i] = *reinterpret_cast<Lanes const *>(src + (j0 + i) * B + q * lanes);
-                    transpose8(a);
-                    for (int i = 0; i < lanes; ++i)
-                        store8(dst + (q * lanes + i) * ldd + j0, a[i]);
-                }
+#ifdef PRISM_HALS_TRANSPOSE
+    if (nb == B) {
+        for (; j0 + W <= k; j0 += W) {
+            for (int q = 0; q < accumulators; ++q) {
+                typename Simd<W>::V a[W];
+                for (int i = 0; i < W; ++i)
+                    a[i] = *reinterpret_cast<typename Simd<W>::V const *>(src + (j0 + i) * B + q * W);
+                transpose<W>(a);
+                for (int i = 0; i < W; ++i)
+                    store<W>(dst + (q * W + i) * ldd + j0, a[i]);
             }
         }
     }
@@ -153,62 +189,64 @@ inline __attribute__((always_inline)) void rows_out(double const *src, lidx nb, 
             dst[r * ldd + j] = static_cast<T>(src[j * B + r]);
 }
 
-// One HALS sweep of nb <= NV * lanes rows, held transposed in f[j * B + r] (old F in, new F out) and
-// rt[l * B + r] = R(r, l), B = NV * lanes. The row sums s(r) = sum_{j != l} G(l,j) f(r,j) are NV vector
-// accumulators that stay in registers across j: with a plain double s[B] array GCC kept s in memory, and
-// each step waited on the store of the previous one (~12 Gflop/s). Each row still sums over j = 0..k-1
-// skipping l, in that order, so the result is the same as one row at a time.
-template <int NV, typename T>
+// One HALS sweep of nb <= B = 8 W rows, held transposed in f[j * B + r] (old F in, new F out) and
+// rt[l * B + r] = R(r, l). The row sums s(r) = sum_{j != l} G(l,j) f(r,j) are 8 vector accumulators that
+// stay in registers across j: with a plain double s[B] array GCC kept s in memory, and each step waited on
+// the store of the previous one (~12 Gflop/s). Each row still sums over j = 0..k-1 skipping l, in that
+// order, so the result is the same as one row at a time.
+template <int W, typename T>
 inline __attribute__((always_inline)) void
 sweep_rows(SweepInputs const &in, T const *R, lidx ldr, T *F, lidx ldf, lidx nb, double *f, double *rt) {
+    using V = typename Simd<W>::V;
+    constexpr int NV = accumulators;
     lidx const k = in.k;
     double const l1 = in.l1, floor = in.floor, fmax = in.fmax; // locals: the stores to f cannot alias them
-    rows_in<NV>(F, ldf, nb, k, f);
-    rows_in<NV>(R, ldr, nb, k, rt);
-    auto *fv = reinterpret_cast<Lanes *>(f);
-    auto const *rv = reinterpret_cast<Lanes const *>(rt);
+    rows_in<W>(F, ldf, nb, k, f);
+    rows_in<W>(R, ldr, nb, k, rt);
+    auto *fv = reinterpret_cast<V *>(f);
+    auto const *rv = reinterpret_cast<V const *>(rt);
     for (lidx l = 0; l < k; ++l) {
-        Lanes *fl = fv + l * NV;
+        V *fl = fv + l * NV;
         double const den = in.den[l];
         if (!(den > 0)) {
             for (int q = 0; q < NV; ++q)
-                fl[q] = Lanes{} + floor;
+                fl[q] = V{} + floor;
             continue;
         }
         // Sum over j != l directly: subtracting G(l,l) f(l) from the full sum would cancel.
         double const *gl = in.g + l * k;
-        Lanes s[NV];
+        V s[NV];
         for (int q = 0; q < NV; ++q)
-            s[q] = Lanes{};
+            s[q] = V{};
         for (lidx j = 0; j < l; ++j) {
             double const gj = gl[j];
-            Lanes const *fj = fv + j * NV;
+            V const *fj = fv + j * NV;
             for (int q = 0; q < NV; ++q)
                 s[q] += gj * fj[q];
         }
         for (lidx j = l + 1; j < k; ++j) {
             double const gj = gl[j];
-            Lanes const *fj = fv + j * NV;
+            V const *fj = fv + j * NV;
             for (int q = 0; q < NV; ++q)
                 s[q] += gj * fj[q];
         }
-        Lanes const *rl = rv + l * NV;
+        V const *rl = rv + l * NV;
         for (int q = 0; q < NV; ++q) {
-            Lanes const v = (rl[q] - l1 - s[q]) / den;
+            V const v = (rl[q] - l1 - s[q]) / den;
             // Also maps NaN and overflow to the floor (v <= fmax is false for both).
-            Lanes const bounded = v <= fmax ? v : floor;
+            V const bounded = v <= fmax ? v : floor;
             fl[q] = bounded > floor ? bounded : floor;
         }
     }
     // A row whose R row is exactly zero becomes exactly zero (not the floor).
     for (int q = 0; q < NV; ++q) {
-        Mask nonzero = Mask{};
+        typename Simd<W>::Mask nonzero{};
         for (lidx l = 0; l < k; ++l)
             nonzero |= rv[l * NV + q] != 0.0;
         for (lidx l = 0; l < k; ++l)
             fv[l * NV + q] = nonzero ? fv[l * NV + q] : 0.0;
     }
-    rows_out<NV>(f, nb, k, F, ldf);
+    rows_out<W>(f, nb, k, F, ldf);
 }
 
 template <typename T>
@@ -217,19 +255,17 @@ using BlockSweep = void (*)(SweepInputs const &, T const *, lidx, T *, lidx, lid
 template <typename T>
 void sweep_rows_baseline(
     SweepInputs const &in, T const *R, lidx ldr, T *F, lidx ldf, lidx nb, double *f, double *rt) {
-    sweep_rows<4>(in, R, ldr, F, ldf, nb, f, rt);
+    sweep_rows<2>(in, R, ldr, F, ldf, nb, f, rt);
 }
 
-// The build targets baseline x86-64 (SSE2), which leaves the sweep at half speed or less; with GCC on
-// x86-64 Linux an AVX2/FMA or AVX-512 variant is picked at run time where the CPU has it (a feature test).
-// AVX-512 has 32 vector registers: 64 rows (8 accumulators, enough to cover the FMA latency); AVX2 has 16
-// ymm registers, so 32 rows (8 ymm accumulators). All variants sum in the same order; they differ only by
-// the FMA contraction the baseline lacks.
+// The build targets baseline x86-64 (SSE2, 16 rows per block); with GCC on x86-64 Linux an AVX2/FMA (32 rows)
+// or AVX-512 (64 rows) variant is picked at run time where the CPU has it (a feature test). All variants sum
+// in the same order; they differ only by the FMA contraction the baseline lacks.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define PRISM_HALS_DISPATCH 1
 template <typename T>
-__attribute__((target("fma"))) void
-sweep_rows_fma(SweepInputs const &in, T const *R, lidx ldr, T *F, lidx ldf, lidx nb, double *f, double *rt) {
+__attribute__((target("avx2,fma"))) void
+sweep_rows_avx2(SweepInputs const &in, T const *R, lidx ldr, T *F, lidx ldf, lidx nb, double *f, double *rt) {
     sweep_rows<4>(in, R, ldr, F, ldf, nb, f, rt);
 }
 template <typename T>
@@ -246,7 +282,7 @@ bool cpu_has(detail::HalsKernel kernel) {
         return true;
 #ifdef PRISM_HALS_DISPATCH
     case detail::HalsKernel::avx2:
-        return __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case detail::HalsKernel::avx512:
         return __builtin_cpu_supports("avx512f");
 #else
@@ -293,13 +329,14 @@ void hals_update_with(HalsKernel kernel,
                                              : HalsKernel::baseline;
     }
     BlockSweep<T> sweep = sweep_rows_baseline<T>;
-    lidx block_rows = 4 * lanes;
+    lidx block_rows = accumulators * 2;
 #ifdef PRISM_HALS_DISPATCH
     if (kernel == HalsKernel::avx512) {
         sweep = sweep_rows_avx512<T>;
-        block_rows = 8 * lanes;
+        block_rows = accumulators * 8;
     } else if (kernel == HalsKernel::avx2) {
-        sweep = sweep_rows_fma<T>;
+        sweep = sweep_rows_avx2<T>;
+        block_rows = accumulators * 4;
     }
 #endif
 
@@ -316,10 +353,10 @@ void hals_update_with(HalsKernel kernel,
     // Per thread: f and rt, max_block_rows x k each, from a 64-byte boundary (the Lanes accesses are
     // aligned; B x k doubles is a multiple of 64 bytes).
     lidx const per_thread = 2 * max_block_rows * k;
-    std::vector<double> buf(static_cast<std::size_t>(per_thread * max_threads() + lanes));
+    std::vector<double> buf(static_cast<std::size_t>(per_thread * max_threads() + align_doubles));
     auto const misalign =
-        static_cast<lidx>((reinterpret_cast<std::uintptr_t>(buf.data()) / sizeof(double)) % lanes);
-    double *const base = buf.data() + (lanes - misalign) % lanes;
+        static_cast<lidx>((reinterpret_cast<std::uintptr_t>(buf.data()) / sizeof(double)) % align_doubles);
+    double *const base = buf.data() + (align_doubles - misalign) % align_doubles;
     lidx const blocks = (rows + block_rows - 1) / block_rows;
 
     // Rows are independent, so block_rows of them are swept together, held transposed (f[j * B + r]): the

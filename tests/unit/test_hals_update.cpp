@@ -315,8 +315,8 @@ TEST(MuUpdate, ZerosGiveNoNaN) {
 }
 
 // ---- The kernels against plain row-at-a-time references on many shapes: k = 1, k below / at / past the
-// 8-wide transposes, rows below / at / past the row blocks (32 or 64 rows in HALS, 128 in MU), padded row
-// strides, penalties, zero data rows, a dead component, float.
+// W x W transposes (W = 2, 4, 8), rows below / at / past the row blocks (16, 32 or 64 rows in HALS, 128 in
+// MU), padded row strides, penalties, zero data rows, a dead component, float.
 
 /// A problem of `rows` rows: G = HᵀH / n (PSD) and R uniform in [0, k/4), which puts some entries below the
 /// floor; rows listed in zero_rows get an exactly zero R row. Row stride ld >= k, padding filled with junk.
