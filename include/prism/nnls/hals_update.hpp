@@ -22,9 +22,9 @@ struct HalsOptions {
 ///     F(:,l) <- max(floor, (R(:,l) - l1 - sum_{j != l} F(:,j) G(j,l)) / (G(l,l) + l2)),
 ///
 /// the exact minimiser over column l of 0.5 tr(F G Fᵀ) - tr(Fᵀ R) + l1 sum(F) + 0.5 l2 ||F||². For l2 = 0 it
-/// equals the usual F(:,l) + (R(:,l) - F G(:,l) - l1) / G(l,l). Rows are independent, so the sweep runs row
-/// by row (cache-friendly for row-major F, OpenMP over rows), which gives the same result as column by
-/// column.
+/// equals the usual F(:,l) + (R(:,l) - F G(:,l) - l1) / G(l,l). Rows are independent, so the sweep runs over
+/// blocks of rows (held transposed, vectorised across rows, OpenMP over blocks); each row sums in the order
+/// j = 0..k-1, which gives the same result as row by row or column by column.
 ///
 /// Local: no communication.
 ///
