@@ -221,9 +221,13 @@ class IterationControl {
                                          // interrupted one
         }
         const double seconds = shared[1];
-        mpi::agree(comm_, decision != stop_non_finite,
-                   "the objective became non-finite at iteration " + std::to_string(it) +
-                       " (overflow in the data scale?)");
+        if (decision == stop_non_finite) {
+            // The decision came out of the all-reduce above, so every rank is here and throws together: no
+            // agreement round needed (it would cost one more collective every iteration).
+            throw Error("the objective became non-finite at iteration " + std::to_string(it) +
+                            " (overflow in the data scale?)",
+                        0, true);
+        }
         previous_objective_ = objective;
         info.iterations = it;
         info.relative_error = relative_error;
