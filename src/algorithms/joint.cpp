@@ -255,11 +255,7 @@ void w_side_products(const std::vector<JointModality<T>> &mods,
 
 // Local dot of W_v's slab with X_v H_v^T: this rank's share of tr(W_v^T X_v H_v^T).
 template <typename T> double slab_dot(const Factor<T> &f, const std::vector<T> &cross) {
-    double s = 0;
-    for (lidx i = 0; i < f.rows() * f.k(); ++i) {
-        s += static_cast<double>(f.data()[i]) * static_cast<double>(cross[static_cast<std::size_t>(i)]);
-    }
-    return s;
+    return detail::dot_in_double(f.data(), cross.data(), f.rows() * f.k());
 }
 
 // G_H (k x k) plus G_Hv over observed samples for incomplete modalities plus `extras` values already placed
@@ -763,11 +759,8 @@ JointInfo joint_nmf(const std::vector<JointModality<T>> &mods,
         info.t_solve += MPI_Wtime() - t;
 
         // ---- Objective pieces ride with the H Grams the next W updates need: one all-reduce.
-        double cross_trace = 0; // sum_v lambda'_v tr(W_v^T X_v H_v^T)
-        for (lidx i = 0; i < ht.rows() * k; ++i) {
-            cross_trace += static_cast<double>(ws.cross_h[static_cast<std::size_t>(i)]) *
-                           static_cast<double>(ht.data()[i]);
-        }
+        // sum_v lambda'_v tr(W_v^T X_v H_v^T)
+        const double cross_trace = detail::dot_in_double(ws.cross_h.data(), ht.data(), ht.rows() * k);
         t = MPI_Wtime();
         ws.gram_h.resize(lay.gram_h_extras_at + 2 + nv);
         T *extra = ws.gram_h.data() + lay.gram_h_extras_at;

@@ -37,6 +37,7 @@
 
 namespace prism {
 
+using detail::dot_in_double;
 using detail::local_sum;
 using detail::local_sum_squares;
 using detail::normalise_columns;
@@ -143,11 +144,7 @@ template <typename T> NmfInfo nmf(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor
         info.t_solve += MPI_Wtime() - t;
 
         // ---- Objective pieces ride along with the next iteration's Gram: one all-reduce.
-        double cross_trace = 0;
-        for (lidx i = 0; i < ht.rows() * k; ++i) {
-            cross_trace += static_cast<double>(cross_h[static_cast<std::size_t>(i)]) *
-                           static_cast<double>(ht.data()[i]);
-        }
+        const double cross_trace = dot_in_double(cross_h.data(), ht.data(), ht.rows() * k);
         t = MPI_Wtime();
         gram_h.resize(static_cast<std::size_t>(k * k + 3));
         gram_h[static_cast<std::size_t>(k * k)] = static_cast<T>(cross_trace);
