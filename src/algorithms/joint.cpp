@@ -101,14 +101,13 @@ template <typename T>
 void masked_product(MatrixRef<T> xr,
                     const std::vector<Run> &runs,
                     const std::vector<char> &mask,
-                    const std::vector<T> &other,
+                    const T *other,
                     FactorSide side,
                     gidx k,
                     T alpha,
                     T *partial) {
     if (const SparseDistMatrix<T> *sp = xr.sparse()) {
-        sparse_local_product(*sp, other.data(), side, k, alpha, mask.empty() ? nullptr : mask.data(), true,
-                             partial);
+        sparse_local_product(*sp, other, side, k, alpha, mask.empty() ? nullptr : mask.data(), true, partial);
         return;
     }
     const DistMatrix<T> &x = *xr.dense();
@@ -117,11 +116,9 @@ void masked_product(MatrixRef<T> xr,
         const lidx len = r.second - r.first;
         const T *xr = x.data() + r.first * x.ld();
         if (side == FactorSide::w) {
-            blas::gemm<T>('N', 'T', k, mr, len, alpha, other.data() + r.first * k, k, xr, x.ld(), T{1},
-                          partial, k);
+            blas::gemm<T>('N', 'T', k, mr, len, alpha, other + r.first * k, k, xr, x.ld(), T{1}, partial, k);
         } else {
-            blas::gemm<T>('N', 'N', k, len, mr, alpha, other.data(), k, xr, x.ld(), T{1},
-                          partial + r.first * k, k);
+            blas::gemm<T>('N', 'N', k, len, mr, alpha, other, k, xr, x.ld(), T{1}, partial + r.first * k, k);
         }
     }
 }
@@ -230,15 +227,23 @@ void w_side_products(const std::vector<JointModality<T>> &mods,
                      JointWorkspace<T> &ws) {
     const gidx k = ht.k();
     double t0 = MPI_Wtime();
-    gather_factor(ht, ws.gathered); // H^T[MR,*]: the same rows line up with every X_v's local columns
+    // H^T[MR,*]: the same rows line up with every X_v's local columns (on a grid column of one: the slab)
+    const T *ht_gathered = gathered_factor(ht, ws.gathered);
     ws.seconds_comm += MPI_Wtime() - t0;
     ws.cross_w.resize(mods.size());
     for (std::size_t v = 0; v < mods.size(); ++v) {
         t0 = MPI_Wtime();
-        ws.partial.assign(static_cast<std::size_t>(mods[v].x->local_rows() * k), T{0});
-        masked_product<T>(*mods[v].x, lay.runs[v], lay.masks[v], ws.gathered, FactorSide::w, k, T{1},
-                          ws.partial.data());
+        // On a grid row of one rank the sum is the local product itself: written straight into the slab.
+        const bool alone = w[v].gather_comm().size() == 1;
+        std::vector<T> &partial = alone ? ws.cross_w[v] : ws.partial;
+        partial.assign(static_cast<std::size_t>(mods[v].x->local_rows() * k), T{0});
+        masked_product<T>(*mods[v].x, lay.runs[v], lay.masks[v], ht_gathered, FactorSide::w, k, T{1},
+                          partial.data());
         const double t1 = MPI_Wtime();
+        if (alone) {
+            ws.seconds_local += t1 - t0;
+            continue;
+        }
         ws.cross_w[v].resize(static_cast<std::size_t>(w[v].rows() * k));
         // (X_v H_v^T)[MC,*] summed over the grid row, scattered into W_v's slabs.
         mpi::reduce_scatter_sum(w[v].gather_comm(), ws.partial.data(), ws.cross_w[v].data(),
@@ -250,11 +255,7 @@ void w_side_products(const std::vector<JointModality<T>> &mods,
 
 // Local dot of W_v's slab with X_v H_v^T: this rank's share of tr(W_v^T X_v H_v^T).
 template <typename T> double slab_dot(const Factor<T> &f, const std::vector<T> &cross) {
-    double s = 0;
-    for (lidx i = 0; i < f.rows() * f.k(); ++i) {
-        s += static_cast<double>(f.data()[i]) * static_cast<double>(cross[static_cast<std::size_t>(i)]);
-    }
-    return s;
+    return detail::dot_in_double(f.data(), cross.data(), f.rows() * f.k());
 }
 
 // G_H (k x k) plus G_Hv over observed samples for incomplete modalities plus `extras` values already placed
@@ -699,22 +700,28 @@ JointInfo joint_nmf(const std::vector<JointModality<T>> &mods,
         }
 
         // ---- H update: R = sum_v lambda'_v X_v^T W_v over observed samples, ONE reduce-scatter.
-        ws.partial.assign(static_cast<std::size_t>(mods[0].x->local_cols() * k), T{0});
+        // On a grid column of one rank the sum over it is the local sum itself: accumulated straight into
+        // the slab's right-hand side, no reduce-scatter.
+        const bool h_alone = ht.gather_comm().size() == 1;
+        std::vector<T> &h_partial = h_alone ? ws.cross_h : ws.partial;
+        h_partial.assign(static_cast<std::size_t>(mods[0].x->local_cols() * k), T{0});
         for (std::size_t v = 0; v < nv; ++v) {
             t = MPI_Wtime();
-            gather_factor(w[v], ws.gathered); // W_v[MC,*]
+            const T *w_gathered = gathered_factor(w[v], ws.gathered); // W_v[MC,*]
             const double t1 = MPI_Wtime();
             info.t_comm += t1 - t;
-            masked_product<T>(*mods[v].x, lay.runs[v], lay.masks[v], ws.gathered, FactorSide::ht, k,
-                              static_cast<T>(lam[v]), ws.partial.data());
+            masked_product<T>(*mods[v].x, lay.runs[v], lay.masks[v], w_gathered, FactorSide::ht, k,
+                              static_cast<T>(lam[v]), h_partial.data());
             ws.seconds_local += MPI_Wtime() - t1;
         }
-        t = MPI_Wtime();
-        ws.cross_h.resize(static_cast<std::size_t>(ht.rows() * k));
-        // (sum_v lambda'_v X_v^T W_v)[MR,*] summed over the grid column, scattered into H^T's slabs.
-        mpi::reduce_scatter_sum(ht.gather_comm(), ws.partial.data(), ws.cross_h.data(),
-                                word_counts(ht.slab_rows(), k));
-        ws.seconds_comm += MPI_Wtime() - t;
+        if (!h_alone) {
+            t = MPI_Wtime();
+            ws.cross_h.resize(static_cast<std::size_t>(ht.rows() * k));
+            // (sum_v lambda'_v X_v^T W_v)[MR,*] summed over the grid column, scattered into H^T's slabs.
+            mpi::reduce_scatter_sum(ht.gather_comm(), ws.partial.data(), ws.cross_h.data(),
+                                    word_counts(ht.slab_rows(), k));
+            ws.seconds_comm += MPI_Wtime() - t;
+        }
         t = MPI_Wtime();
         const std::uint64_t all_mask = nv == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << nv) - 1;
         for (const PatternGroup &g : lay.groups) {
@@ -752,11 +759,8 @@ JointInfo joint_nmf(const std::vector<JointModality<T>> &mods,
         info.t_solve += MPI_Wtime() - t;
 
         // ---- Objective pieces ride with the H Grams the next W updates need: one all-reduce.
-        double cross_trace = 0; // sum_v lambda'_v tr(W_v^T X_v H_v^T)
-        for (lidx i = 0; i < ht.rows() * k; ++i) {
-            cross_trace += static_cast<double>(ws.cross_h[static_cast<std::size_t>(i)]) *
-                           static_cast<double>(ht.data()[i]);
-        }
+        // sum_v lambda'_v tr(W_v^T X_v H_v^T)
+        const double cross_trace = detail::dot_in_double(ws.cross_h.data(), ht.data(), ht.rows() * k);
         t = MPI_Wtime();
         ws.gram_h.resize(lay.gram_h_extras_at + 2 + nv);
         T *extra = ws.gram_h.data() + lay.gram_h_extras_at;

@@ -10,6 +10,10 @@
 //   G_H, tr(W^T X H^T), penalties <- one all-reduce                     k^2 + 3 words
 //   stop?      <- one 4-word all-reduce: rank 0's decision, any rank's stop request (a signal)
 //
+// On a grid column of one rank (pr = 1) the H^T slab already is H^T[MR,*] and X^T W needs no sum: that
+// gather and reduce-scatter are skipped, not run as copies (likewise W's on a grid row of one, pc = 1), so
+// a 1 x 1 grid communicates only the Grams and the stop word.
+//
 // The objective comes from ||X - WH||^2 = ||X||^2 - 2 tr(W^T X H^T) + tr(G_W G_H) using quantities the
 // iteration already has: X^T W (the H update's right-hand side) dotted with the new H^T slab.
 
@@ -33,6 +37,7 @@
 
 namespace prism {
 
+using detail::dot_in_double;
 using detail::local_sum;
 using detail::local_sum_squares;
 using detail::normalise_columns;
@@ -116,9 +121,9 @@ template <typename T> NmfInfo nmf(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor
         const double t_iter = MPI_Wtime();
         // ---- W update: needs H H^T (gram_h) and X H^T restricted to my W rows.
         double t = MPI_Wtime();
-        gather_factor(ht, ws.gathered);
+        const T *ht_gathered = gathered_factor(ht, ws.gathered);
         info.t_comm += MPI_Wtime() - t;
-        x_times_factor<T>(x, ws.gathered, w, ws, cross_w);
+        x_times_factor<T>(x, ht_gathered, w, ws, cross_w);
         t = MPI_Wtime();
         update_factor(opts.algorithm, gram_h, cross_w, opts.w, opts.hals_floor, w, scratch, bpp);
         info.t_solve += MPI_Wtime() - t;
@@ -131,19 +136,15 @@ template <typename T> NmfInfo nmf(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor
             normalise_columns(gram_w, w, ht);
         }
         t = MPI_Wtime();
-        gather_factor(w, ws.gathered);
+        const T *w_gathered = gathered_factor(w, ws.gathered);
         info.t_comm += MPI_Wtime() - t;
-        x_times_factor<T>(x, ws.gathered, ht, ws, cross_h);
+        x_times_factor<T>(x, w_gathered, ht, ws, cross_h);
         t = MPI_Wtime();
         update_factor(opts.algorithm, gram_w, cross_h, opts.h, opts.hals_floor, ht, scratch, bpp);
         info.t_solve += MPI_Wtime() - t;
 
         // ---- Objective pieces ride along with the next iteration's Gram: one all-reduce.
-        double cross_trace = 0;
-        for (lidx i = 0; i < ht.rows() * k; ++i) {
-            cross_trace += static_cast<double>(cross_h[static_cast<std::size_t>(i)]) *
-                           static_cast<double>(ht.data()[i]);
-        }
+        const double cross_trace = dot_in_double(cross_h.data(), ht.data(), ht.rows() * k);
         t = MPI_Wtime();
         gram_h.resize(static_cast<std::size_t>(k * k + 3));
         gram_h[static_cast<std::size_t>(k * k)] = static_cast<T>(cross_trace);

@@ -34,10 +34,18 @@ template <typename T> void gather_factor(const Factor<T> &f, std::vector<T> &gat
     mpi::allgatherv(f.gather_comm(), f.data(), gathered.data(), word_counts(f.slab_rows(), f.k()));
 }
 
+template <typename T> const T *gathered_factor(const Factor<T> &f, std::vector<T> &buffer) {
+    if (f.gather_comm().size() == 1) {
+        return f.data(); // the slab is all of F[MC,*] (or F[MR,*]): an all-gather would only copy it
+    }
+    gather_factor(f, buffer);
+    return buffer.data();
+}
+
 namespace {
 template <typename T>
 void dense_local_product(const DistMatrix<T> &x,
-                         const std::vector<T> &other_gathered,
+                         const T *other_gathered,
                          FactorSide side,
                          gidx k,
                          std::vector<T> &partial,
@@ -51,11 +59,11 @@ void dense_local_product(const DistMatrix<T> &x,
     partial.resize(static_cast<std::size_t>(rows * k));
     if (side == FactorSide::w) {
         // scratch (mr x k) = X_ij (mr x nc) * Ht_j, with Ht_j held as column-major k x nc
-        blas::gemm<T>('N', 'T', mr, k, nc, T{1}, x.data(), x.ld(), other_gathered.data(), k, T{0}, scratch.data(),
+        blas::gemm<T>('N', 'T', mr, k, nc, T{1}, x.data(), x.ld(), other_gathered, k, T{0}, scratch.data(),
                       mr);
     } else {
         // scratch (nc x k) = X_ij^T (nc x mr) * W_i, with W_i held as column-major k x mr
-        blas::gemm<T>('T', 'T', nc, k, mr, T{1}, x.data(), x.ld(), other_gathered.data(), k, T{0}, scratch.data(),
+        blas::gemm<T>('T', 'T', nc, k, mr, T{1}, x.data(), x.ld(), other_gathered, k, T{0}, scratch.data(),
                       nc);
     }
     constexpr lidx tile = 32; // rows per tile: k read streams stay in cache
@@ -73,7 +81,7 @@ void dense_local_product(const DistMatrix<T> &x,
 
 template <typename T>
 void local_product(NoDeduce<MatrixRef<T>> x,
-                   const std::vector<T> &other_gathered,
+                   const T *other_gathered,
                    FactorSide side,
                    gidx k,
                    std::vector<T> &partial,
@@ -81,14 +89,17 @@ void local_product(NoDeduce<MatrixRef<T>> x,
     if (const SparseDistMatrix<T> *s = x.sparse()) {
         const lidx rows = side == FactorSide::w ? s->local_rows() : s->local_cols();
         partial.resize(static_cast<std::size_t>(rows * k));
-        sparse_local_product(*s, other_gathered.data(), side, k, T{1}, nullptr, false, partial.data());
+        sparse_local_product(*s, other_gathered, side, k, T{1}, nullptr, false, partial.data());
     } else {
         dense_local_product(*x.dense(), other_gathered, side, k, partial, scratch);
     }
 }
 
 template <typename T>
-void local_product(NoDeduce<MatrixRef<T>> x, const std::vector<T> &other_gathered, FactorSide side, gidx k,
+void local_product(NoDeduce<MatrixRef<T>> x,
+                   const std::vector<T> &other_gathered,
+                   FactorSide side,
+                   gidx k,
                    std::vector<T> &partial) {
     std::vector<T> scratch;
     local_product<T>(x, other_gathered, side, k, partial, scratch);
@@ -96,11 +107,17 @@ void local_product(NoDeduce<MatrixRef<T>> x, const std::vector<T> &other_gathere
 
 template <typename T>
 void x_times_factor(NoDeduce<MatrixRef<T>> x,
-                    const std::vector<T> &other_gathered,
+                    const T *other_gathered,
                     const Factor<T> &out,
                     ProductWorkspace<T> &ws,
                     std::vector<T> &result) {
     const double t0 = MPI_Wtime();
+    if (out.gather_comm().size() == 1) {
+        // A reduce-scatter over one rank would only copy: the local product is the result.
+        local_product<T>(x, other_gathered, out.side(), out.k(), result, ws.scratch);
+        ws.seconds_local += MPI_Wtime() - t0;
+        return;
+    }
     local_product<T>(x, other_gathered, out.side(), out.k(), ws.partial, ws.scratch);
     const double t1 = MPI_Wtime();
     result.resize(static_cast<std::size_t>(out.rows() * out.k()));
@@ -115,17 +132,22 @@ template void gram_allreduce<double>(const Factor<double> &, std::vector<double>
 template void gram_allreduce<float>(const Factor<float> &, std::vector<float> &, int);
 template void gather_factor<double>(const Factor<double> &, std::vector<double> &);
 template void gather_factor<float>(const Factor<float> &, std::vector<float> &);
-template void local_product<double>(MatrixRef<double>, const std::vector<double> &, FactorSide, gidx,
-                                    std::vector<double> &);
-template void local_product<float>(MatrixRef<float>, const std::vector<float> &, FactorSide, gidx,
-                                   std::vector<float> &);
-template void local_product<double>(MatrixRef<double>, const std::vector<double> &, FactorSide, gidx,
-                                    std::vector<double> &, std::vector<double> &);
-template void local_product<float>(MatrixRef<float>, const std::vector<float> &, FactorSide, gidx,
-                                   std::vector<float> &, std::vector<float> &);
-template void x_times_factor<double>(MatrixRef<double>, const std::vector<double> &, const Factor<double> &,
-                                     ProductWorkspace<double> &, std::vector<double> &);
-template void x_times_factor<float>(MatrixRef<float>, const std::vector<float> &, const Factor<float> &,
-                                    ProductWorkspace<float> &, std::vector<float> &);
+template const double *gathered_factor<double>(const Factor<double> &, std::vector<double> &);
+template const float *gathered_factor<float>(const Factor<float> &, std::vector<float> &);
+template void local_product<double>(
+    MatrixRef<double>, const std::vector<double> &, FactorSide, gidx, std::vector<double> &);
+template void
+local_product<float>(MatrixRef<float>, const std::vector<float> &, FactorSide, gidx, std::vector<float> &);
+template void local_product<double>(
+    MatrixRef<double>, const double *, FactorSide, gidx, std::vector<double> &, std::vector<double> &);
+template void local_product<float>(
+    MatrixRef<float>, const float *, FactorSide, gidx, std::vector<float> &, std::vector<float> &);
+template void x_times_factor<double>(MatrixRef<double>,
+                                     const double *,
+                                     const Factor<double> &,
+                                     ProductWorkspace<double> &,
+                                     std::vector<double> &);
+template void x_times_factor<float>(
+    MatrixRef<float>, const float *, const Factor<float> &, ProductWorkspace<float> &, std::vector<float> &);
 
 } // namespace prism
