@@ -56,7 +56,7 @@ DistMatrix<T> read_matrix(
 
 /// Reads a 2-D numeric dataset whose columns are some of a larger ordered column set (a modality's samples
 /// among all samples of a study): column j of the result, 0 <= j < file_col.size(), is file column
-/// file_col[j], or zeros where file_col[j] == -1. Each rank reads only its own blocks, as read_matrix.
+/// file_col[j], or zeros where file_col[j] == -1. Read as read_matrix reads (own blocks, or chunk units).
 /// Collective on grid.comm(); a map entry outside [-1, cols) is an error on every rank.
 template <typename T>
 DistMatrix<T> read_matrix_columns(const Grid &grid,
