@@ -133,9 +133,26 @@ std::vector<std::string> read_names(const mpi::Comm &world,
     return {};
 }
 
+// Rank 0's seconds of the phases before the iterations, the same on every rank (output attributes are
+// collective): `read` from the start of run() to the data in memory and checked (options, metadata, X,
+// its checks and checksum, names), `init` the initialisation (or the checkpoint load of a resume).
+struct SetupSeconds {
+    double read = 0, init = 0;
+};
+
+SetupSeconds shared_setup_seconds(const mpi::Comm &world, double read, double init) {
+    double both[2] = {read, init};
+    mpi::bcast(world, both, 2, 0);
+    return {both[0], both[1]};
+}
+
 // Run parameters for AnnData's uns['prism'].
-io::UnsValues
-run_uns(const Settings &s, const Grid &grid, const NmfInfo &info, double relative_error, double wall) {
+io::UnsValues run_uns(const Settings &s,
+                      const Grid &grid,
+                      const NmfInfo &info,
+                      double relative_error,
+                      double wall,
+                      const SetupSeconds &setup) {
     io::UnsValues uns;
     uns.numbers = {{"relative_error", relative_error},
                    {"iterations", static_cast<double>(info.iterations)},
@@ -146,6 +163,8 @@ run_uns(const Settings &s, const Grid &grid, const NmfInfo &info, double relativ
                    {"max_iter", static_cast<double>(s.max_iter)},
                    {"tol", s.tol},
                    {"wall_seconds", wall},
+                   {"read_seconds", setup.read},
+                   {"init_seconds", setup.init},
                    {"l1_w", s.w.l1},
                    {"l1_h", s.h.l1},
                    {"l2_w", s.w.l2},
@@ -181,6 +200,7 @@ void write_h5ad(const mpi::Comm &world,
                 const NmfInfo &info,
                 double relative_error,
                 double t_start,
+                const SetupSeconds &setup,
                 const Factor<T> &w,
                 const Factor<T> &ht,
                 const std::vector<std::string> &row_names,
@@ -192,7 +212,7 @@ void write_h5ad(const mpi::Comm &world,
     e.var_names = row_names.empty() ? numbered("feature", w.global_rows()) : row_names;
     e.obsm = {"X_nmf"};
     e.varm = {"NMF"};
-    e.uns = run_uns(s, grid, info, relative_error, wall);
+    e.uns = run_uns(s, grid, info, relative_error, wall, setup);
     write_atomically(
         world, s.output, s.force,
         [&](io::Writer &out) {
@@ -266,7 +286,6 @@ int factorize(
                   << ", init " << s.init_text << " (seed " << s.seed << ")\n"
                   << std::flush;
     }
-    ProgressLog log(world, s);
 
     // What a checkpoint must match: the problem's options and the data as factorized.
     Identity identity = problem_identity(s);
@@ -275,6 +294,7 @@ int factorize(
         identity.push_back(std::move(entry));
     }
     Factor<T> w(x, FactorSide::w, s.k), ht(x, FactorSide::ht, s.k);
+    const double t_read = MPI_Wtime() - t_start;
     ResumeState resume;
     if (s.resume) {
         resume = load_resume_state(world, s, identity, 0);
@@ -296,6 +316,15 @@ int factorize(
             break;
         }
     }
+
+    const SetupSeconds setup = shared_setup_seconds(world, t_read, MPI_Wtime() - t_start - t_read);
+    if (root_prints) {
+        std::cout << program << ": read and checked the input in " << seconds_string(setup.read) << " s, "
+                  << (s.resume ? "loaded the checkpoint" : "initialised") << " in "
+                  << seconds_string(setup.init) << " s\n"
+                  << std::flush;
+    }
+    ProgressLog log(world, s);
 
     NmfOptions opts;
     opts.algorithm = s.algorithm;
@@ -323,7 +352,7 @@ int factorize(
     }
 
     if (s.output_format == "h5ad") {
-        write_h5ad(world, s, grid, info, relative_error, t_start, w, ht, row_names, col_names);
+        write_h5ad(world, s, grid, info, relative_error, t_start, setup, w, ht, row_names, col_names);
     } else
         write_atomically(world, s.output, s.force, [&](io::Writer &out) {
             io::write_factor(out, "/W", w);
@@ -337,6 +366,8 @@ int factorize(
             out.write_vector("/history/relative_error", info.history_relative_error);
             out.write_vector("/history/seconds", info.history_seconds);
             write_run_attributes(out, s, grid, info, relative_error, t_start);
+            out.write_attribute("read_seconds", setup.read);
+            out.write_attribute("init_seconds", setup.init);
             out.write_attribute("input", s.source.format == io::InputFormat::hdf5_dense ? s.input.str()
                                                                                         : s.input_text);
             out.write_attribute("input_format", io::to_string(s.source.format));

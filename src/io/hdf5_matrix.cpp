@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "prism/io/chunk_unit_reader.hpp"
 #include "prism/mpi/collectives.hpp"
 
 namespace prism::io {
@@ -350,12 +351,14 @@ bool dataset_exists(const mpi::Comm &comm, const std::string &file, const std::s
     return exists != 0;
 }
 
-std::vector<std::string> list_group(const mpi::Comm &comm, const std::string &file, const std::string &group) {
+std::vector<std::string>
+list_group(const mpi::Comm &comm, const std::string &file, const std::string &group) {
     std::vector<std::string> names;
     mpi::agree_call(comm, [&] {
         if (comm.rank() == 0) {
             Hid f = open_file_serial(file);
-            PRISM_CHECK(path_exists(f.get(), group) || group == "/", in_quotes(file) + ": no group " + in_quotes(group));
+            PRISM_CHECK(path_exists(f.get(), group) || group == "/",
+                        in_quotes(file) + ": no group " + in_quotes(group));
             for (const std::string &member : list_members(f.get(), group, std::size_t(-1))) {
                 names.push_back(member.substr(member.find_last_of('/') + 1));
             }
@@ -385,7 +388,8 @@ bool select_column_runs(hid_t space,
     for (const auto &r : row_patterns) {
         for (const auto &[first, last] : runs) {
             const hsize_t start[2] = {r.start, static_cast<hsize_t>(first)}, stride[2] = {r.stride, 1};
-            const hsize_t count[2] = {r.count, 1}, block[2] = {r.block, static_cast<hsize_t>(last - first + 1)};
+            const hsize_t count[2] = {r.count, 1},
+                          block[2] = {r.block, static_cast<hsize_t>(last - first + 1)};
             H5Sselect_hyperslab(space, any ? H5S_SELECT_OR : H5S_SELECT_SET, start, stride, count, block);
             any = true;
         }
@@ -395,10 +399,15 @@ bool select_column_runs(hid_t space,
 
 // Reads `path` into `a`. Without a column map, column j of `a` is file column j; with one, it is file
 // column (*file_col)[j], and columns mapped to -1 stay zero.
-template <typename T> void read_into(DistMatrix<T> &a, const DatasetPath &path, const std::vector<gidx> *file_col) {
+template <typename T>
+void read_into(DistMatrix<T> &a,
+               const DatasetPath &path,
+               const std::vector<gidx> *file_col,
+               lidx unit_elements) {
     const Grid &grid = a.grid();
     const mpi::Comm &comm = grid.comm();
     Hid file, dataset, file_space;
+    std::vector<gidx> chunk; // set if the dataset is chunked and filtered
     mpi::agree_call(comm, [&] {
         Hid fapl = mpio_fapl(comm);
         file = file_hid(H5Fopen(path.file.c_str(), H5F_ACC_RDONLY, fapl.get()));
@@ -406,7 +415,28 @@ template <typename T> void read_into(DistMatrix<T> &a, const DatasetPath &path, 
         dataset = dataset_hid(H5Dopen2(file.get(), path.dataset.c_str(), H5P_DEFAULT));
         PRISM_CHECK(dataset.valid(), in_quotes(path.file) + ": cannot open " + in_quotes(path.dataset));
         file_space = space_hid(H5Dget_space(dataset.get()));
+        Hid dcpl = plist_hid(H5Dget_create_plist(dataset.get()));
+        hsize_t dims[2] = {0, 0};
+        if (H5Pget_layout(dcpl.get()) == H5D_CHUNKED && H5Pget_nfilters(dcpl.get()) > 0 &&
+            H5Pget_chunk(dcpl.get(), 2, dims) == 2) {
+            chunk = {static_cast<gidx>(dims[0]), static_cast<gidx>(dims[1])};
+        }
     });
+    if (a.rows() == 0 || a.cols() == 0) { // nothing stored; HDF5 rejects I/O on storage never allocated
+        return;
+    }
+    // Filters work on whole chunks: read each chunk once, on one rank, and redistribute (see
+    // chunk_unit_reader.hpp). Every rank has the same metadata, so all take the same branch.
+    hsize_t file_dims[2] = {0, 0};
+    H5Sget_simple_extent_dims(file_space.get(), file_dims, nullptr);
+    if (chunk_units_fit(static_cast<gidx>(file_dims[0]), static_cast<gidx>(file_dims[1]), chunk, comm.size(),
+                        unit_elements)) {
+        const bool ok = read_chunk_units(a, dataset.get(), chunk, file_col, unit_elements);
+        mpi::agree(comm, ok,
+                   in_quotes(path.file) + ": reading dataset " + in_quotes(path.dataset) +
+                       " failed (corrupt or truncated data?)");
+        return;
+    }
     Hid dxpl = collective_dxpl();
     std::vector<T> staging;
     std::vector<std::pair<gidx, lidx>> wanted; // (file column, local column), sorted by file column
@@ -459,7 +489,8 @@ template <typename T> void read_into(DistMatrix<T> &a, const DatasetPath &path, 
         for (lidx i = 0; i < rows; ++i) { // row-major staging -> column-major local block
             const T *src = staging.data() + i * cols;
             for (lidx j = 0; j < cols; ++j) {
-                a.local(i, file_col == nullptr ? j0 + j : wanted[static_cast<std::size_t>(j)].second) = src[j];
+                a.local(i, file_col == nullptr ? j0 + j : wanted[static_cast<std::size_t>(j)].second) =
+                    src[j];
             }
         }
     });
@@ -483,10 +514,11 @@ std::vector<gidx> matrix_dims(const mpi::Comm &comm, const DatasetPath &path) {
 
 } // namespace
 
-template <typename T> DistMatrix<T> read_matrix(const Grid &grid, const DatasetPath &path, gidx mb, gidx nb) {
+template <typename T>
+DistMatrix<T> read_matrix(const Grid &grid, const DatasetPath &path, gidx mb, gidx nb, lidx unit_elements) {
     const std::vector<gidx> dims = matrix_dims(grid.comm(), path);
     DistMatrix<T> a(grid, dims[0], dims[1], mb, nb);
-    read_into(a, path, nullptr);
+    read_into(a, path, nullptr, unit_elements);
     return a;
 }
 
@@ -495,17 +527,18 @@ DistMatrix<T> read_matrix_columns(const Grid &grid,
                                   const DatasetPath &path,
                                   const std::vector<gidx> &file_col,
                                   gidx mb,
-                                  gidx nb) {
+                                  gidx nb,
+                                  lidx unit_elements) {
     const std::vector<gidx> dims = matrix_dims(grid.comm(), path);
     bool valid = true;
     for (gidx c : file_col) {
         valid = valid && c >= -1 && c < dims[1];
     }
     mpi::agree(grid.comm(), valid,
-               in_quotes(path.file) + ": column map for " + in_quotes(path.dataset) + " names a column outside 0.." +
-                   std::to_string(dims[1] - 1));
+               in_quotes(path.file) + ": column map for " + in_quotes(path.dataset) +
+                   " names a column outside 0.." + std::to_string(dims[1] - 1));
     DistMatrix<T> a(grid, dims[0], static_cast<gidx>(file_col.size()), mb, nb);
-    read_into(a, path, &file_col);
+    read_into(a, path, &file_col, unit_elements);
     return a;
 }
 
@@ -515,7 +548,8 @@ namespace {
 // '\0'; `read(mem_type, buffer)` reads them. Variable and fixed length, ASCII or UTF-8; fixed-length
 // values lose trailing NULs and spaces (Fortran-style padding). Throws a local Error on failure.
 template <typename Read>
-std::string packed_strings(hid_t type, hid_t space, std::int64_t &count, const std::string &what, Read &&read) {
+std::string
+packed_strings(hid_t type, hid_t space, std::int64_t &count, const std::string &what, Read &&read) {
     if (H5Tget_class(type) != H5T_STRING || H5Sget_simple_extent_ndims(space) != 1) {
         throw Error(what + " is not a 1-D list of strings");
     }
@@ -585,7 +619,8 @@ std::vector<std::string> read_strings(const mpi::Comm &comm, const DatasetPath &
         Hid d = open_dataset(f.get(), path);
         Hid type = type_hid(H5Dget_type(d.get()));
         Hid space = space_hid(H5Dget_space(d.get()));
-        packed = packed_strings(type.get(), space.get(), count, in_quotes(path.file) + ": " + in_quotes(path.dataset),
+        packed = packed_strings(type.get(), space.get(), count,
+                                in_quotes(path.file) + ": " + in_quotes(path.dataset),
                                 [&](hid_t mem, void *buffer) {
                                     return H5Dread(d.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer);
                                 });
@@ -611,9 +646,10 @@ std::vector<std::string> read_string_attribute(const mpi::Comm &comm,
         PRISM_CHECK(attr.valid(), in_quotes(file) + ": cannot open attribute " + in_quotes(key));
         Hid type = type_hid(H5Aget_type(attr.get()));
         Hid space = space_hid(H5Aget_space(attr.get()));
-        packed = packed_strings(type.get(), space.get(), count,
-                                in_quotes(file) + ": attribute " + in_quotes(key) + " of " + in_quotes(object),
-                                [&](hid_t mem, void *buffer) { return H5Aread(attr.get(), mem, buffer); });
+        packed =
+            packed_strings(type.get(), space.get(), count,
+                           in_quotes(file) + ": attribute " + in_quotes(key) + " of " + in_quotes(object),
+                           [&](hid_t mem, void *buffer) { return H5Aread(attr.get(), mem, buffer); });
     });
     return share_strings(comm, packed, count);
 }
@@ -765,12 +801,12 @@ void Writer::close() {
     mpi::agree(*comm_, ok, in_quotes(file_) + ": closing the file failed (disk full?)");
 }
 
-template DistMatrix<double> read_matrix<double>(const Grid &, const DatasetPath &, gidx, gidx);
-template DistMatrix<float> read_matrix<float>(const Grid &, const DatasetPath &, gidx, gidx);
-template DistMatrix<double> read_matrix_columns<double>(const Grid &, const DatasetPath &, const std::vector<gidx> &,
-                                                        gidx, gidx);
-template DistMatrix<float> read_matrix_columns<float>(const Grid &, const DatasetPath &, const std::vector<gidx> &,
-                                                      gidx, gidx);
+template DistMatrix<double> read_matrix<double>(const Grid &, const DatasetPath &, gidx, gidx, lidx);
+template DistMatrix<float> read_matrix<float>(const Grid &, const DatasetPath &, gidx, gidx, lidx);
+template DistMatrix<double>
+read_matrix_columns<double>(const Grid &, const DatasetPath &, const std::vector<gidx> &, gidx, gidx, lidx);
+template DistMatrix<float>
+read_matrix_columns<float>(const Grid &, const DatasetPath &, const std::vector<gidx> &, gidx, gidx, lidx);
 template void Writer::write_matrix<double>(const std::string &, const DistMatrix<double> &);
 template void Writer::write_matrix<float>(const std::string &, const DistMatrix<float> &);
 

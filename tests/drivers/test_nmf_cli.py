@@ -86,12 +86,20 @@ if ok:
     with h5py.File(out, "r") as f:
         names_ok = len(f["row_names"]) == 5000 and len(f["col_names"]) == 38
         history = f["history/relative_error"][...]
+        history_seconds = f["history/seconds"][...]
     ok = (W.shape == (5000, 3) and H.shape == (3, 38) and attrs["relative_error"] <= 0.5035 and names_ok
           and (W >= 0).all() and (H >= 0).all() and len(history) == attrs["iterations"]
           and abs(history[-1] - attrs["relative_error"]) < 1e-6 and attrs["nprocs"] == 4
           and attrs["init"] == b"nndsvda" and b"--rank 3" in attrs["command_line"])
 check("golub k=3 nndsvda: error <= 0.5035, shapes, names, history, attributes", ok, f"{status} {stdout} {stderr}")
 check("progress lines and summary on stdout", "relative error" in stdout and "wrote" in stdout, stdout)
+# Phase times (bench/sklearn_compare.py uses them): read and init before the iterations, all within the wall.
+if ok:
+    read_s, init_s, wall_s = attrs["read_seconds"], attrs["init_seconds"], attrs["wall_seconds"]
+    check("read_seconds, init_seconds: positive, with the iterations within wall_seconds",
+          read_s > 0 and init_s > 0 and read_s + init_s + history_seconds.sum() <= wall_s,
+          f"read {read_s} init {init_s} iterations {history_seconds.sum()} wall {wall_s}")
+    check("phase line on stdout", "read and checked the input in" in stdout and "initialised in" in stdout, stdout)
 check("no temporary file left after success", leftovers(out) == ["golub.h5"], str(leftovers(out)))
 
 # Existing output: refused without --force (and left untouched), replaced with it.
@@ -286,6 +294,9 @@ status, _, stderr, _ = run(2, "--input", own, "--rank", "2", "--output", os.path
 with h5py.File(os.path.join(work, "by_ext.h5ad"), "r") as f:
     check("--output x.h5ad writes AnnData", status == 0 and f.attrs.get("encoding-type") == "anndata" and
           f["obsm/X_nmf"].shape == (20, 2) and f["varm/NMF"].shape == (30, 2), f"{stderr} {dict(f.attrs)}")
+    check("uns['prism'] has read_seconds and init_seconds within wall_seconds",
+          0 < f["uns/prism/read_seconds"][()] and 0 < f["uns/prism/init_seconds"][()] and
+          f["uns/prism/read_seconds"][()] + f["uns/prism/init_seconds"][()] <= f["uns/prism/wall_seconds"][()])
 expect_error("--output x.h5mu from prism-nmf", "h5mu is for joint runs", 2, "--input", own, "--rank", "2",
              out="never.h5mu")
 

@@ -131,6 +131,83 @@ TEST(Hdf5Io, ReadsChunkedCompressedIntegerAndBigEndianFiles) {
     test::remove_file(world(), file);
 }
 
+TEST(Hdf5Io, CompressedChunksReadInUnitsOfWholeChunksOnEveryGrid) {
+    // Each chunk is read by one rank and redistributed: units of one chunk (more units than ranks, the last
+    // round partial), of several chunks (whole chunk columns first), and one unit for the whole file (every
+    // other rank idle), with chunks that do not divide the shape and blocks that straddle chunks.
+    const std::string file = test::temp_path("units");
+    std::vector<test::SerialDataset> sets;
+    for (std::vector<hsize_t> chunk : {std::vector<hsize_t>{4, 5}, {7, 31}, {45, 1}, {1, 31}, {45, 31}}) {
+        auto d = make_dataset("/c" + std::to_string(chunk[0]) + "x" + std::to_string(chunk[1]), 45, 31);
+        d.chunk = chunk;
+        d.deflate = true;
+        sets.push_back(std::move(d));
+    }
+    test::write_serial_file(world(), file, sets);
+    for (GridShape shape : test::all_grid_shapes(world().size())) {
+        Grid grid(world(), shape);
+        for (const auto &d : sets) {
+            for (lidx unit : {lidx{1}, lidx{50}, lidx{300}, io::default_unit_elements}) {
+                for (auto [mb, nb] : {std::pair<gidx, gidx>{4, 3}, {64, 64}, {1, 1}}) {
+                    auto a = io::read_matrix<double>(grid, {file, d.name}, mb, nb, unit);
+                    EXPECT_EQ(
+                        test::max_local_error(a, [&](gidx i, gidx j) { return d.row_major[i * d.cols + j]; }),
+                        0.0)
+                        << d.name << " grid " << grid.shape_string() << " unit " << unit << " blocks " << mb
+                        << "x" << nb;
+                }
+            }
+            auto f = io::read_matrix<float>(grid, {file, d.name}, 4, 3, 1);
+            EXPECT_EQ(test::max_local_error(
+                          f, [&](gidx i, gidx j) { return double(float(d.row_major[i * d.cols + j])); }),
+                      0.0)
+                << d.name;
+        }
+    }
+    test::remove_file(world(), file);
+}
+
+TEST(Hdf5Io, CorruptCompressedChunkIsOneErrorOnEveryRank) {
+    // One chunk's deflate stream overwritten: the rank that reads it fails, every rank reports it, none
+    // hangs.
+    const std::string file = test::temp_path("badchunk");
+    auto d = make_dataset("/X", 45, 31);
+    d.chunk = {4, 31};
+    d.deflate = true;
+    test::write_serial_file(world(), file, {d});
+    int corrupted = 0; // rank 0 overwrites chunk 5; every rank checks it did (no rank may stop alone)
+    if (world().rank() == 0) {
+        hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+        hid_t ds = H5Dopen2(f, "/X", H5P_DEFAULT);
+        hid_t space = H5Dget_space(ds);
+        hsize_t offset[2] = {0, 0};
+        unsigned mask = 0;
+        haddr_t address = 0;
+        hsize_t size = 0;
+        const bool found = H5Dget_chunk_info(ds, space, 5, offset, &mask, &address, &size) >= 0 && size > 0;
+        H5Sclose(space);
+        H5Dclose(ds);
+        H5Fclose(f);
+        std::FILE *raw = found ? std::fopen(file.c_str(), "r+b") : nullptr;
+        if (raw != nullptr) {
+            const std::vector<unsigned char> garbage(static_cast<std::size_t>(size), 0xA5);
+            corrupted = std::fseek(raw, static_cast<long>(address), SEEK_SET) == 0 &&
+                        std::fwrite(garbage.data(), 1, garbage.size(), raw) == garbage.size();
+            std::fclose(raw);
+        }
+    }
+    mpi::bcast(world(), &corrupted, 1, 0);
+    ASSERT_EQ(corrupted, 1);
+    Grid grid(world(), choose_grid_shape(world().size()));
+    for (lidx unit : {lidx{1}, io::default_unit_elements}) {
+        EXPECT_EQ(expect_collective_error([&] {
+                      io::read_matrix<double>(grid, {file, "/X"}, 4, 4, unit);
+                  }),
+                  "'" + file + "': reading dataset '/X' failed (corrupt or truncated data?)");
+    }
+    test::remove_file(world(), file);
+}
+
 TEST(Hdf5Io, ReadsColumnsThroughAMapAlignedToAnotherSampleOrder) {
     // A modality's 11 samples placed among 17 study samples, out of order, with gaps (-1: not measured).
     const std::string file = test::temp_path("colmap");
@@ -142,15 +219,22 @@ TEST(Hdf5Io, ReadsColumnsThroughAMapAlignedToAnotherSampleOrder) {
     for (GridShape shape : test::all_grid_shapes(world().size())) {
         Grid grid(world(), shape);
         for (gidx nb : {1, 2, 5, 64}) {
-            auto a = io::read_matrix_columns<double>(grid, {file, "/X"}, map, 4, nb);
-            EXPECT_EQ(a.cols(), 17);
-            EXPECT_EQ(test::max_local_error(a, [&](gidx i, gidx j) { return map[j] < 0 ? 0.0 : value_at(i, map[j]); }),
-                      0.0)
-                << grid.shape_string() << " nb " << nb;
+            // Units of 1 chunk (4 x 3), of 2 x 2 chunks, and the whole file (the default for so small a
+            // file).
+            for (lidx unit : {lidx{1}, lidx{40}, io::default_unit_elements}) {
+                auto a = io::read_matrix_columns<double>(grid, {file, "/X"}, map, 4, nb, unit);
+                EXPECT_EQ(a.cols(), 17);
+                EXPECT_EQ(test::max_local_error(
+                              a, [&](gidx i, gidx j) { return map[j] < 0 ? 0.0 : value_at(i, map[j]); }),
+                          0.0)
+                    << grid.shape_string() << " nb " << nb << " unit " << unit;
+            }
         }
     }
     Grid grid(world(), choose_grid_shape(world().size()));
-    EXPECT_EQ(expect_collective_error([&] { io::read_matrix_columns<double>(grid, {file, "/X"}, {0, 11}, 4, 4); }),
+    EXPECT_EQ(expect_collective_error([&] {
+                  io::read_matrix_columns<double>(grid, {file, "/X"}, {0, 11}, 4, 4);
+              }),
               "'" + file + "': column map for '/X' names a column outside 0..10");
     EXPECT_EQ(io::list_group(world(), file, "/"), std::vector<std::string>{"X"});
     test::remove_file(world(), file);
@@ -262,7 +346,6 @@ TEST(Hdf5Io, ReadsStringListAttributesAndGroupMembers) {
     EXPECT_TRUE(io::read_string_attribute(world(), file, "/", "no_such_attribute").empty());
     EXPECT_EQ(io::list_group(world(), file, "/Mutations"),
               (std::vector<std::string>{"X", "original_col_names", "row_names"}));
-    const std::string missing =
-        expect_collective_error([&] { io::list_group(world(), file, "/Proteins"); });
+    const std::string missing = expect_collective_error([&] { io::list_group(world(), file, "/Proteins"); });
     EXPECT_NE(missing.find("no group '/Proteins'"), std::string::npos) << missing;
 }

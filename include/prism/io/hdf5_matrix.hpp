@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "prism/dist_matrix.hpp"
+#include "prism/io/chunk_unit_reader.hpp"
 #include "prism/io/hdf5_handle.hpp"
 #include "prism/mpi/comm.hpp"
 
@@ -46,15 +47,24 @@ bool dataset_exists(const mpi::Comm &comm, const std::string &file, const std::s
 /// Reads a 2-D numeric dataset into a new DistMatrix with blocks mb x nb. Each rank reads only its own blocks
 /// (block-cyclic hyperslabs, collective MPI-IO), a bounded number of columns at a time, so no rank ever holds
 /// more than its block plus a small staging buffer. Collective on grid.comm().
-template <typename T> DistMatrix<T> read_matrix(const Grid &grid, const DatasetPath &path, gidx mb, gidx nb);
+/// A chunked, filtered (compressed) dataset is instead read in units of whole chunks of at least
+/// `unit_elements` elements, each by one rank, and redistributed (chunk_unit_reader.hpp), so each chunk is
+/// decompressed once in all; `unit_elements` is for tests (many small units) and tuning.
+template <typename T>
+DistMatrix<T> read_matrix(
+    const Grid &grid, const DatasetPath &path, gidx mb, gidx nb, lidx unit_elements = default_unit_elements);
 
 /// Reads a 2-D numeric dataset whose columns are some of a larger ordered column set (a modality's samples
 /// among all samples of a study): column j of the result, 0 <= j < file_col.size(), is file column
-/// file_col[j], or zeros where file_col[j] == -1. Each rank reads only its own blocks, as read_matrix.
+/// file_col[j], or zeros where file_col[j] == -1. Read as read_matrix reads (own blocks, or chunk units).
 /// Collective on grid.comm(); a map entry outside [-1, cols) is an error on every rank.
 template <typename T>
-DistMatrix<T> read_matrix_columns(
-    const Grid &grid, const DatasetPath &path, const std::vector<gidx> &file_col, gidx mb, gidx nb);
+DistMatrix<T> read_matrix_columns(const Grid &grid,
+                                  const DatasetPath &path,
+                                  const std::vector<gidx> &file_col,
+                                  gidx mb,
+                                  gidx nb,
+                                  lidx unit_elements = default_unit_elements);
 
 /// Names of the objects directly in `group` of `file`, in HDF5's name order. Collective on `comm` (rank 0
 /// reads); a missing file or group is an error on every rank.
