@@ -26,6 +26,7 @@
 #endif
 
 #include "bench_calibrate.hpp"
+#include "bench_model.hpp"
 #include "driver_main.hpp"
 #include "prism/algorithms/nmf.hpp"
 #include "prism/dist_matrix.hpp"
@@ -55,8 +56,12 @@ struct Settings {
     gidx mb = default_block, nb = default_block;
     std::int64_t seed = 1;
     double noise = 0.01;
-    double density = 0;     ///< > 0: sparse X with about this fraction of stored entries
-    bool calibrate = false; ///< --calibrate: measure the cost-model constants instead
+    double density = 0;           ///< > 0: sparse X with about this fraction of stored entries
+    bool calibrate = false;       ///< --calibrate: measure the cost-model constants instead
+    std::vector<int> model_ranks; ///< --model: rank counts the cost model predicts (empty: no model)
+    /// Latency and per-word time for the model when no peer can measure them (1 rank) or when given.
+    double alpha = 5e-6, beta = 1e-9;
+    bool alpha_beta_given = false;
 };
 
 void require(bool ok, const std::string &message) {
@@ -99,6 +104,7 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         "the two local BLAS products X H^T and X^T W of each rank's block, timed in the same "
         "run.\n\nOptions");
     std::string algorithms = "hals,anls-bpp,mu", precision = "double", block = "64";
+    std::vector<std::string> model_texts;
     visible.add_options()("help,h", "print this help and exit")(
         "m", po::value(&s.m)->default_value(s.m), "rows of X")("n", po::value(&s.n)->default_value(s.n),
                                                                "columns of X")(
@@ -120,7 +126,15 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         "sparse", po::value(&s.density)->default_value(s.density, "0 (dense)"),
         "sparse X (CSR blocks) with this density in (0, 1]: the planted matrix masked at random")(
         "calibrate", po::bool_switch(&s.calibrate),
-        "measure alpha (latency), beta (per word) and gamma (per flop) for docs/SCALING.md and exit");
+        "measure alpha (latency), beta (per word) and gamma (per flop) for docs/SCALING.md and exit")(
+        "model", po::value(&model_texts)->composing(),
+        "after the measurement, print the cost model's (docs/SCALING.md) s/iter for these rank counts, e.g. "
+        "1,2,4,64,4096 (repeatable), next to the measured s/iter for this run's rank count; alpha and beta "
+        "are calibrated in the same run, gamma comes from this run's floor")(
+        "alpha", po::value(&s.alpha)->default_value(s.alpha, "5e-6"),
+        "--model: seconds per message; calibrated unless given, this value at 1 rank (no peer)")(
+        "beta", po::value(&s.beta)->default_value(s.beta, "1e-9"),
+        "--model: seconds per 8-byte word; calibrated unless given, this value at 1 rank (no peer)");
     po::variables_map vm;
     mpi::agree_call(world, [&] {
         drivers::parse_command_line(po::command_line_parser(argc, argv).options(visible), vm);
@@ -144,6 +158,15 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
             parse_grid_shape(s.grid_text);
         }
         parse_block(block, s.mb, s.nb);
+        for (const std::string &text : model_texts) {
+            const std::vector<int> counts = drivers::parse_rank_counts(text, "--model");
+            s.model_ranks.insert(s.model_ranks.end(), counts.begin(), counts.end());
+        }
+        require(std::isfinite(s.alpha) && s.alpha >= 0, "--alpha must be a finite number of seconds >= 0");
+        require(std::isfinite(s.beta) && s.beta >= 0, "--beta must be a finite number of seconds >= 0");
+        s.alpha_beta_given = !vm["alpha"].defaulted() || !vm["beta"].defaulted();
+        require(!(s.calibrate && !s.model_ranks.empty()),
+                "--calibrate and --model exclude each other (--model calibrates in the same run)");
     });
     if (vm.count("help")) {
         if (world.rank() == 0) {
@@ -343,6 +366,98 @@ template <typename T> Row bench_one(MatrixRef<T> x, const Settings &s, Algorithm
     return row;
 }
 
+// --model: the cost model's prediction for each requested rank count and algorithm, with the measured
+// s/iter of this run next to it for this run's rank count. gamma is the rate the floor's products ran at
+// in this run (sparse: gamma_sparse, with the dense gamma of the Grams and update from the calibration),
+// the update factor c of each algorithm its nnls column in units of gamma (m + n) k^2 / P, alpha and
+// beta calibrated now (at 1 rank, or when given, --alpha and --beta). Collective on world.
+void report_model(const mpi::Comm &world,
+                  const Settings &s,
+                  const Grid &grid,
+                  const std::vector<Row> &rows,
+                  double nnz_total) {
+    const bool root = world.rank() == 0;
+    const int p_run = world.size();
+    std::ostringstream calibration; // rank 0's calibration report, printed with the model
+    const drivers::CostConstants measured = drivers::calibrate(world, calibration);
+    drivers::ModelConstants c;
+    std::string alpha_beta_source;
+    if (s.alpha_beta_given || p_run == 1) {
+        c.alpha = s.alpha;
+        c.beta = s.beta;
+        alpha_beta_source = s.alpha_beta_given ? "given" : "no peer at 1 rank: --alpha, --beta";
+    } else {
+        c.alpha = measured.alpha;
+        c.beta = 0.5 * (measured.beta_allgather + measured.beta_reduce_scatter);
+        alpha_beta_source = "calibrated on " + std::to_string(p_run) +
+                            " ranks, beta the mean of all-gather "
+                            "and reduce-scatter";
+    }
+    const drivers::ModelProblem problem{s.m, s.n, s.k, nnz_total};
+    std::vector<double> floors;
+    for (const Row &r : rows) {
+        floors.push_back(r.floor);
+    }
+    const double product_flops = problem.nnz > 0 ? 4.0 * problem.nnz * static_cast<double>(s.k) / p_run
+                                                 : 4.0 * static_cast<double>(s.m) * static_cast<double>(s.n) *
+                                                       static_cast<double>(s.k) / p_run;
+    const double floor_rate = median(floors) / product_flops;
+    c.gamma = problem.nnz > 0 ? measured.gamma : floor_rate;
+    c.gamma_sparse = floor_rate;
+    const double update_unit =
+        c.gamma * static_cast<double>(s.m + s.n) * static_cast<double>(s.k * s.k) / p_run;
+    if (!root) {
+        return;
+    }
+    std::ostringstream out;
+    out << calibration.str() << std::setprecision(3);
+    out << program << ": model (docs/SCALING.md) of this problem, " << s.m << " x " << s.n << ", k = " << s.k
+        << (problem.nnz > 0 ? ", sparse " + std::to_string(static_cast<std::int64_t>(problem.nnz)) + " stored"
+                            : std::string(", dense"))
+        << "\n"
+        << program << ": model constants: alpha = " << c.alpha * 1e6 << " us, beta = " << c.beta * 1e9
+        << " ns/word (" << alpha_beta_source << "); ";
+    if (problem.nnz > 0) {
+        out << "gamma_sparse = " << c.gamma_sparse * 1e12 << " ps/flop (this run's floor, median over "
+            << "algorithms), gamma = " << c.gamma * 1e12 << " ps/flop (calibration dgemm)";
+    } else {
+        out << "gamma = " << c.gamma * 1e12 << " ps/flop (this run's floor, median over algorithms)";
+    }
+    out << "; update factor c (this run's nnls / gamma (m + n) k^2 / P):";
+    for (const Row &r : rows) {
+        out << " " << r.name << " " << r.nnls / update_unit;
+    }
+    out << "\n";
+    out << std::left << std::setw(7) << "model" << std::setw(10) << "algorithm" << std::right << std::setw(7)
+        << "P" << std::setw(10) << "grid";
+    for (const char *h : {"s/iter", "compute", "words", "latency", "measured", "meas/model"}) {
+        out << std::setw(11) << h;
+    }
+    out << "\n";
+    for (const Row &r : rows) {
+        c.update_factor = r.nnls / update_unit;
+        for (int p : s.model_ranks) {
+            const bool here = p == p_run;
+            const auto e = drivers::predict_iteration(
+                c, problem, p, here ? GridShape{grid.rows(), grid.cols()} : GridShape{});
+            out << std::left << std::setw(7) << "model" << std::setw(10) << r.name << std::right
+                << std::setw(7) << p << std::setw(10)
+                << std::to_string(e.grid.rows) + "x" + std::to_string(e.grid.cols) << std::setprecision(4);
+            for (double v : {e.seconds, e.compute, e.bandwidth, e.latency}) {
+                out << std::setw(11) << v;
+            }
+            if (here) {
+                out << std::setw(11) << r.s_iter << std::fixed << std::setprecision(3) << std::setw(11)
+                    << r.s_iter / e.seconds << std::defaultfloat;
+            } else {
+                out << std::setw(11) << "-" << std::setw(11) << "-";
+            }
+            out << "\n";
+        }
+    }
+    std::cout << out.str() << std::flush;
+}
+
 template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, const Grid &grid) {
     // Exactly one of the two holds the data; the other is an empty 0 x 0 placeholder.
     const bool sparse = s.density > 0;
@@ -435,6 +550,9 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
                 << " on rank 0, " << mib(mem[1]) << "\n";
         }
         std::cout << out.str() << std::flush;
+    }
+    if (!s.model_ranks.empty()) {
+        report_model(world, s, grid, rows, sparse ? std::max(1.0, static_cast<double>(balance.total)) : 0.0);
     }
     return drivers::exit_ok;
 }
