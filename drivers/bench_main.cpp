@@ -5,7 +5,6 @@
 // With --sparse DENSITY the planted matrix is masked to that density and held as a SparseDistMatrix (CSR
 // blocks built in place, never dense); the floor is then the two sparse x dense local products.
 
-#include <dlfcn.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -21,10 +20,6 @@
 
 #include <boost/program_options.hpp>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "bench_calibrate.hpp"
 #include "bench_model.hpp"
 #include "driver_main.hpp"
@@ -39,6 +34,7 @@
 #include "prism/sparse_matrix.hpp"
 #include "prism/util/counter_random.hpp"
 #include "run_settings.hpp"
+#include "thread_count.hpp"
 
 namespace po = boost::program_options;
 using namespace prism;
@@ -62,6 +58,7 @@ struct Settings {
     /// Latency and per-word time for the model when no peer can measure them (1 rank) or when given.
     double alpha = 5e-6, beta = 1e-9;
     bool alpha_beta_given = false;
+    int threads = 0; ///< --threads: OpenMP and OpenBLAS threads per rank (0: as the environment sets them)
 };
 
 void require(bool ok, const std::string &message) {
@@ -134,7 +131,10 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         "alpha", po::value(&s.alpha)->default_value(s.alpha, "5e-6"),
         "--model: seconds per message; calibrated unless given, this value at 1 rank (no peer)")(
         "beta", po::value(&s.beta)->default_value(s.beta, "1e-9"),
-        "--model: seconds per 8-byte word; calibrated unless given, this value at 1 rank (no peer)");
+        "--model: seconds per 8-byte word; calibrated unless given, this value at 1 rank (no peer)")(
+        "threads", po::value(&s.threads),
+        "OpenMP and OpenBLAS threads per rank (>= 1; default: as OMP_NUM_THREADS / OPENBLAS_NUM_THREADS set "
+        "them)");
     po::variables_map vm;
     mpi::agree_call(world, [&] {
         drivers::parse_command_line(po::command_line_parser(argc, argv).options(visible), vm);
@@ -147,6 +147,8 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         require(s.iterations >= 1, "--iterations must be at least 1");
         require(s.warmup >= 0, "--warmup must be >= 0");
         require(s.floor_repeats >= 1, "--floor-repeats must be at least 1");
+        require(!vm.count("threads") || s.threads >= 1,
+                "--threads must be at least 1 (threads per rank), got " + std::to_string(s.threads));
         require(s.seed >= 0, "--seed must be >= 0");
         require(s.noise >= 0 && s.noise < 1e300, "--noise must be a finite number >= 0");
         require(s.density >= 0 && s.density <= 1, "--sparse must be a density in (0, 1] (0: dense)");
@@ -173,6 +175,9 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
             std::cout << visible << "\n";
         }
         return false;
+    }
+    if (s.threads > 0) {
+        drivers::set_threads_per_rank(s.threads);
     }
     return true;
 }
@@ -267,15 +272,6 @@ double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const std::size_t h = v.size() / 2;
     return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
-}
-
-// OpenBLAS's own thread count if the BLAS linked is OpenBLAS (looked up at run time: any BLAS links).
-int blas_threads() {
-    using Fn = int (*)();
-    if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) {
-        return fn();
-    }
-    return -1;
 }
 
 std::string env_or_unset(const char *name) {
@@ -476,17 +472,14 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
     const NnzBalance balance = sparse ? nnz_balance(sp) : NnzBalance{};
     const bool root = world.rank() == 0;
     if (root) {
-#ifdef _OPENMP
-        const int omp_threads = omp_get_max_threads();
-#else
-        const int omp_threads = 1;
-#endif
         std::cout << program << ": m = " << s.m << ", n = " << s.n << ", k = " << s.k << ", "
                   << (s.use_float ? "float" : "double") << ", grid " << grid.shape_string() << " on "
                   << world.size() << " ranks, block " << s.mb << "x" << s.nb << ", seed " << s.seed << "\n"
                   << program << ": threads per rank: OMP_NUM_THREADS=" << env_or_unset("OMP_NUM_THREADS")
                   << " OPENBLAS_NUM_THREADS=" << env_or_unset("OPENBLAS_NUM_THREADS") << " (OpenMP "
-                  << omp_threads << ", OpenBLAS " << blas_threads() << ")\n"
+                  << drivers::openmp_threads() << ", OpenBLAS " << drivers::openblas_threads() << ")"
+                  << (s.threads > 0 ? ", set by --threads " + std::to_string(s.threads) : std::string())
+                  << "\n"
                   << (sparse
                           ? std::string(program) + ": sparse X, density " + std::to_string(s.density) +
                                 ", stored entries per rank min / mean / max " + std::to_string(balance.min) +
