@@ -4,6 +4,7 @@
 set -u
 bench=$1 mpiexec=$2 npflag=$3
 read -r -a preflags <<<"${4//;/ }"
+num_re='[0-9][0-9.e+-]*'
 out=$(timeout 120 "$mpiexec" "$npflag" 2 "${preflags[@]}" "$bench" --m 200 --n 100 --k 5 --iterations 2 \
       --warmup 1 --floor-repeats 3 2>&1)
 status=$?
@@ -24,6 +25,11 @@ for a in hals anls-bpp mu; do
 done
 grep -qE 'stored entries per rank min / mean / max [0-9]+ / [0-9]+ / [0-9]+' <<<"$out" || { echo "FAIL: no balance"; exit 1; }
 grep -qE 'peak RSS / nonzero bytes' <<<"$out" || { echo "FAIL: no memory line"; exit 1; }
+# The memory target and the RSS after each stage (MPI init, data, each algorithm's iterations and floor).
+grep -qE "memory target .* peak / target $num_re, \(peak - RSS at MPI init\) / target $num_re$" <<<"$out" ||
+    { echo "FAIL: no memory target line"; exit 1; }
+grep -qE "RSS MiB now / peak \(max over ranks\) after: MPI init $num_re / $num_re, data $num_re / $num_re, hals iterations .*, mu floor $num_re / $num_re$" <<<"$out" ||
+    { echo "FAIL: no RSS stages line"; exit 1; }
 # --calibrate: the three cost-model constants, positive numbers, at 2 ranks (so beta is measured).
 out=$(timeout 120 "$mpiexec" "$npflag" 2 "${preflags[@]}" "$bench" --calibrate 2>&1)
 status=$?

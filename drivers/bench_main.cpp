@@ -6,6 +6,10 @@
 // blocks built in place, never dense); the floor is then the two sparse x dense local products.
 
 #include <sys/resource.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -291,12 +295,61 @@ std::string mib(double bytes) {
     return out.str();
 }
 
+// Resident bytes now (/proc/self/statm), 0 where unavailable.
+double current_rss_bytes() {
+    std::FILE *f = std::fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    const bool ok = f && std::fscanf(f, "%ld %ld", &pages, &resident) == 2;
+    if (f) {
+        std::fclose(f);
+    }
+    return ok ? static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) : 0.0;
+}
+
+// Resident and peak resident bytes at named points of the run, to see where the peak beyond X comes from
+// (MPI and the libraries before any data, the data, each algorithm's iterations and floor).
+class MemoryTrace {
+  public:
+    void mark(const std::string &stage) {
+#ifdef __GLIBC__
+        // Give the pages freed so far back to the system, so that what one stage freed (generation
+        // temporaries, an algorithm's workspace) does not stay resident and is not counted in the next
+        // stage's peak: each algorithm's peak is then the data plus its own working set.
+        malloc_trim(0);
+#endif
+        stages_.push_back(stage);
+        values_.push_back(current_rss_bytes());
+        values_.push_back(peak_rss_bytes());
+    }
+    /// Resident bytes at the first mark (MPI and the libraries, before any data).
+    double baseline() const {
+        return values_.empty() ? 0.0 : values_.front();
+    }
+    /// Collective: every rank marked the same stages. "stage now / peak" in MiB, max over ranks.
+    std::string report(const mpi::Comm &world) {
+        std::vector<double> v = values_;
+        mpi::allreduce(world, v.data(), static_cast<lidx>(v.size()), mpi::Op::max);
+        std::ostringstream out;
+        out << std::fixed << std::setprecision(1);
+        for (std::size_t i = 0; i < stages_.size(); ++i) {
+            out << (i ? ", " : "") << stages_[i] << " " << v[2 * i] / 1048576.0 << " / "
+                << v[2 * i + 1] / 1048576.0;
+        }
+        return out.str();
+    }
+
+  private:
+    std::vector<std::string> stages_;
+    std::vector<double> values_;
+};
+
 struct Row {
     std::string name;
     double s_iter = 0, products = 0, grams = 0, nnls = 0, comm = 0, other = 0;
     double floor = 0, floor_w = 0, floor_ht = 0, relative_error = 0;
     nnls::BppStats bpp; ///< summed over ranks and timed iterations
     int iterations = 0;
+    double factor_bytes = 0; ///< this rank's factor slabs and the gathered copies the products need
 };
 
 // The floor: local_product for both sides on X's block with gathered factors of the iteration's shapes.
@@ -329,7 +382,8 @@ void measure_floor(MatrixRef<T> x, const Factor<T> &w, const Factor<T> &ht, int 
     row.floor_ht = v[2];
 }
 
-template <typename T> Row bench_one(MatrixRef<T> x, const Settings &s, Algorithm algorithm) {
+template <typename T>
+Row bench_one(MatrixRef<T> x, const Settings &s, Algorithm algorithm, MemoryTrace &memory) {
     Factor<T> w(x, FactorSide::w, s.k), ht(x, FactorSide::ht, s.k);
     initialize_random<T>(x, w, ht, static_cast<std::uint64_t>(s.seed));
     NmfOptions opts;
@@ -358,7 +412,12 @@ template <typename T> Row bench_one(MatrixRef<T> x, const Settings &s, Algorithm
     row.relative_error = info.relative_error;
     row.bpp = info.bpp;
     row.iterations = info.iterations;
+    row.factor_bytes =
+        static_cast<double>((w.rows() + ht.rows() + w.gathered_rows() + ht.gathered_rows()) * s.k) *
+        static_cast<double>(sizeof(T));
+    memory.mark(row.name + " iterations");
     measure_floor<T>(x, w, ht, s.floor_repeats, row);
+    memory.mark(row.name + " floor");
     return row;
 }
 
@@ -454,7 +513,8 @@ void report_model(const mpi::Comm &world,
     std::cout << out.str() << std::flush;
 }
 
-template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, const Grid &grid) {
+template <typename T>
+int run_bench(const mpi::Comm &world, const Settings &s, const Grid &grid, MemoryTrace &memory) {
     // Exactly one of the two holds the data; the other is an empty 0 x 0 placeholder.
     const bool sparse = s.density > 0;
     DistMatrix<T> dense(grid, sparse ? 0 : s.m, sparse ? 0 : s.n, s.mb, s.nb);
@@ -464,6 +524,7 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
         fill_planted(dense, s.k, static_cast<std::uint64_t>(s.seed), s.noise);
     }
     const MatrixRef<T> x = sparse ? MatrixRef<T>(sp) : MatrixRef<T>(dense);
+    memory.mark("data");
     // Bytes of X on this rank: the dense block, or values + column indices + row offsets of the CSR block.
     const double x_bytes =
         sparse ? static_cast<double>(sp.local_nnz()) * static_cast<double>(sizeof(T) + sizeof(std::int32_t)) +
@@ -494,11 +555,20 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
     }
     std::vector<Row> rows;
     for (Algorithm a : s.algorithms) {
-        rows.push_back(bench_one(x, s, a));
+        rows.push_back(bench_one(x, s, a, memory));
     }
     const double rss = peak_rss_bytes();
-    double mem[3] = {rss, x_bytes, rss / std::max(x_bytes, 1.0)};
-    mpi::allreduce(world, mem, 3, mpi::Op::max);
+    const double factor_bytes = rows.empty() ? 0.0 : rows.front().factor_bytes;
+    // Issue 7's memory target: peak RSS <= 1.15 x local X + the factor rows held and gathered.
+    const double budget = 1.15 * x_bytes + factor_bytes;
+    double mem[6] = {rss,
+                     x_bytes,
+                     rss / std::max(x_bytes, 1.0),
+                     factor_bytes,
+                     rss / std::max(budget, 1.0),
+                     (rss - memory.baseline()) / std::max(budget, 1.0)};
+    mpi::allreduce(world, mem, 6, mpi::Op::max);
+    const std::string stages = memory.report(world);
     if (root) {
         std::ostringstream out;
         out << std::left << std::setw(10) << "algorithm" << std::right;
@@ -542,6 +612,10 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
                 << "; local block of X (max over ranks) " << x.local_rows() << " x " << x.local_cols()
                 << " on rank 0, " << mib(mem[1]) << "\n";
         }
+        out << program << ": memory target peak RSS <= 1.15 x local X + factor rows held and gathered ("
+            << mib(mem[3]) << "), max over ranks: peak / target " << std::setprecision(3) << mem[4]
+            << ", (peak - RSS at MPI init) / target " << mem[5] << "\n"
+            << program << ": RSS MiB now / peak (max over ranks) after: " << stages << "\n";
         std::cout << out.str() << std::flush;
     }
     if (!s.model_ranks.empty()) {
@@ -551,6 +625,8 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
 }
 
 int run(const mpi::Comm &world, int argc, char **argv) {
+    MemoryTrace memory;
+    memory.mark("MPI init"); // MPI, the libraries and the process itself, before any data
     Settings s;
     if (!parse_settings(world, argc, argv, s)) {
         return drivers::exit_ok;
@@ -565,7 +641,7 @@ int run(const mpi::Comm &world, int argc, char **argv) {
             s.grid_text == "auto" ? choose_grid_shape(world.size(), s.m, s.n) : parse_grid_shape(s.grid_text);
     });
     Grid grid(world, shape);
-    return s.use_float ? run_bench<float>(world, s, grid) : run_bench<double>(world, s, grid);
+    return s.use_float ? run_bench<float>(world, s, grid, memory) : run_bench<double>(world, s, grid, memory);
 }
 
 } // namespace
