@@ -65,4 +65,12 @@ out=$(timeout 60 "$mpiexec" "$npflag" 2 "${preflags[@]}" "$bench" --model 2,0 2>
 status=$?
 [ "$status" = 2 ] || { echo "FAIL: --model 2,0 exit status $status"; exit 1; }
 grep -q "prism-bench: error: invalid --model '2,0'" <<<"$out" || { echo "FAIL: no --model error line"; exit 1; }
+for bad in "--alpha -1|--alpha must be" "--beta nan|--beta must be" "--model 2 --calibrate|exclude each other"; do
+    args=${bad%%|*} expected=${bad#*|}
+    # shellcheck disable=SC2086
+    out=$(timeout 60 "$mpiexec" "$npflag" 2 "${preflags[@]}" "$bench" $args 2>&1)
+    status=$?
+    [ "$status" = 2 ] && grep -q "prism-bench: error: .*$expected" <<<"$out" ||
+        { echo "FAIL: '$args' status $status: $out"; exit 1; }
+done
 echo "PASS"
