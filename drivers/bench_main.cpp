@@ -445,8 +445,7 @@ void report_model(const mpi::Comm &world,
         c.alpha = measured.alpha;
         c.beta = 0.5 * (measured.beta_allgather + measured.beta_reduce_scatter);
         alpha_beta_source = "calibrated on " + std::to_string(p_run) +
-                            " ranks, beta the mean of all-gather "
-                            "and reduce-scatter";
+                            " ranks, beta the mean of all-gather and reduce-scatter";
     }
     const drivers::ModelProblem problem{s.m, s.n, s.k, nnz_total};
     std::vector<double> floors;

@@ -49,8 +49,8 @@ predict_iteration(const ModelConstants &c, const ModelProblem &problem, int p, G
 }
 
 std::vector<int> parse_rank_counts(const std::string &text, const std::string &option) {
-    const std::string bad =
-        "invalid " + option + " '" + text + "': expected rank counts >= 1, e.g. 1,2,4,64,4096";
+    const std::string bad = "invalid " + option + " '" + text + "': expected rank counts from 1 to " +
+                            std::to_string(max_model_ranks) + ", e.g. 1,2,4,64,4096";
     std::vector<int> counts;
     std::stringstream in(text);
     std::string item;
@@ -59,7 +59,7 @@ std::vector<int> parse_rank_counts(const std::string &text, const std::string &o
             throw Error(bad);
         }
         const int p = std::stoi(item);
-        if (p < 1) {
+        if (p < 1 || p > max_model_ranks) {
             throw Error(bad);
         }
         counts.push_back(p);

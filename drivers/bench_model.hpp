@@ -46,7 +46,10 @@ struct IterationPrediction {
 IterationPrediction
 predict_iteration(const ModelConstants &c, const ModelProblem &problem, int p, GridShape grid = {});
 
-/// "1,2,4" -> {1, 2, 4}: positive rank counts; throws prism::Error naming `option` otherwise.
+/// The largest rank count the model evaluates (choose_grid_shape tries every divisor: linear in P).
+constexpr int max_model_ranks = 1 << 20;
+
+/// "1,2,4" -> {1, 2, 4}: rank counts in [1, max_model_ranks]; throws prism::Error naming `option` otherwise.
 std::vector<int> parse_rank_counts(const std::string &text, const std::string &option);
 
 } // namespace prism::drivers

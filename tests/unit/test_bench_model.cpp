@@ -76,7 +76,8 @@ TEST(BenchModel, GivenGridIsUsed) {
 TEST(BenchModel, ParsesRankCounts) {
     EXPECT_EQ(parse_rank_counts("1,2,4,64,4096", "--model"), (std::vector<int>{1, 2, 4, 64, 4096}));
     EXPECT_EQ(parse_rank_counts("8", "--model"), (std::vector<int>{8}));
-    for (const char *bad : {"", "0", "-2", "2,,4", "x", "1.5", "99999999999"}) {
+    EXPECT_EQ(parse_rank_counts("1048576", "--model"), (std::vector<int>{1 << 20}));
+    for (const char *bad : {"", "0", "-2", "2,,4", "x", "1.5", "99999999999", "1048577"}) {
         EXPECT_THROW(parse_rank_counts(bad, "--model"), prism::Error) << bad;
     }
 }
