@@ -18,16 +18,18 @@ def log2(p):
 
 
 def grid_for(p, m, n):
-    """The grid minimising the gathered factor rows m/pr + n/pc (what choose_grid_shape does)."""
-    best = None
+    """The grid minimising the gathered factor rows m/pr + n/pc, ties to the squarer grid: what the
+    library's choose_grid_shape (src/grid.cpp) does, comparison tolerances included."""
+    best, best_cost = (p, 1), math.inf
     for pr in range(1, p + 1):
         if p % pr:
             continue
         pc = p // pr
-        cost = m / pr + n / pc
-        if best is None or cost < best[0]:
-            best = (cost, pr, pc)
-    return best[1], best[2]
+        cost = max(m, 1) / pr + max(n, 1) / pc
+        squarer = abs(pr - pc) < abs(best[0] - best[1])
+        if cost < best_cost * (1 - 1e-12) or (cost <= best_cost * (1 + 1e-12) and squarer):
+            best, best_cost = (pr, pc), cost
+    return best
 
 
 def iteration(c, m, n, k, p, nnz=None, grid=None):
@@ -38,9 +40,9 @@ def iteration(c, m, n, k, p, nnz=None, grid=None):
         products = 2 * (2.0 * m * n * k / p) * c.gamma  # X H^T and X^T W, 2 m n k / P flops each
     else:
         products = 2 * (2.0 * nnz * k / p) * c.gamma_sparse  # k FMAs per stored entry, per product
-    # Grams (syrk of the local slabs, (m + n) k^2 / P) and the local update, c (m + n) k^2 / P at the gemm
-    # rate with c measured (the sweeps and solves run far below the gemm rate).
-    local = (m + n) / p * k * k * (1 + 2 * c.nnls_factor) * c.gamma
+    # Grams (syrk of the local slabs, (m + n) k^2 / P) and the local update of both factors, c (m + n) k^2 / P
+    # at the gemm rate with c measured (the sweeps and solves run far below the gemm rate).
+    local = (m + n) / p * k * k * (1 + c.nnls_factor) * c.gamma
     compute = products + local
     # Words each rank receives or reduces (README "Communication per iteration"): all-gather of H^T over
     # the grid column (pr ranks) and of W over the grid row (pc ranks), reduce-scatter of X H^T over the
@@ -66,7 +68,19 @@ def main():
                          "ANLS-BPP ~55)")
     ap.add_argument("--check", action="append", default=[],
                     help="MxNxK:P:SECONDS measured here, printed next to the prediction")
+    ap.add_argument("--predict", action="append", default=[],
+                    help="MxNxK[:NNZ]:P: print only 'P pr pc seconds compute words latency' at full precision "
+                         "(NNZ > 0: sparse); tests compare it with prism-bench's C++ model (drivers/bench_model.cpp)")
     c = ap.parse_args()
+    if c.predict:
+        for spec in c.predict:
+            parts = spec.split(":")
+            m, n, k = (int(v) for v in parts[0].split("x"))
+            nnz = float(parts[1]) if len(parts) == 3 and float(parts[1]) > 0 else None
+            p = int(parts[-1])
+            t, comp, bw, lat, pr, pc = iteration(c, m, n, k, p, nnz)
+            print(f"{p} {pr} {pc} {t!r} {comp!r} {bw!r} {lat!r}")
+        return
 
     ranks = [1, 2, 4, 16, 64, 256, 1024, 4096]
     cases = [

@@ -5,8 +5,11 @@
 // With --sparse DENSITY the planted matrix is masked to that density and held as a SparseDistMatrix (CSR
 // blocks built in place, never dense); the floor is then the two sparse x dense local products.
 
-#include <dlfcn.h>
 #include <sys/resource.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -21,11 +24,8 @@
 
 #include <boost/program_options.hpp>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "bench_calibrate.hpp"
+#include "bench_model.hpp"
 #include "driver_main.hpp"
 #include "prism/algorithms/nmf.hpp"
 #include "prism/dist_matrix.hpp"
@@ -38,6 +38,7 @@
 #include "prism/sparse_matrix.hpp"
 #include "prism/util/counter_random.hpp"
 #include "run_settings.hpp"
+#include "thread_count.hpp"
 
 namespace po = boost::program_options;
 using namespace prism;
@@ -55,8 +56,13 @@ struct Settings {
     gidx mb = default_block, nb = default_block;
     std::int64_t seed = 1;
     double noise = 0.01;
-    double density = 0;     ///< > 0: sparse X with about this fraction of stored entries
-    bool calibrate = false; ///< --calibrate: measure the cost-model constants instead
+    double density = 0;           ///< > 0: sparse X with about this fraction of stored entries
+    bool calibrate = false;       ///< --calibrate: measure the cost-model constants instead
+    std::vector<int> model_ranks; ///< --model: rank counts the cost model predicts (empty: no model)
+    /// Latency and per-word time for the model when no peer can measure them (1 rank) or when given.
+    double alpha = 5e-6, beta = 1e-9;
+    bool alpha_beta_given = false;
+    int threads = 0; ///< --threads: OpenMP and OpenBLAS threads per rank (0: as the environment sets them)
 };
 
 void require(bool ok, const std::string &message) {
@@ -99,6 +105,7 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         "the two local BLAS products X H^T and X^T W of each rank's block, timed in the same "
         "run.\n\nOptions");
     std::string algorithms = "hals,anls-bpp,mu", precision = "double", block = "64";
+    std::vector<std::string> model_texts;
     visible.add_options()("help,h", "print this help and exit")(
         "m", po::value(&s.m)->default_value(s.m), "rows of X")("n", po::value(&s.n)->default_value(s.n),
                                                                "columns of X")(
@@ -120,7 +127,18 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         "sparse", po::value(&s.density)->default_value(s.density, "0 (dense)"),
         "sparse X (CSR blocks) with this density in (0, 1]: the planted matrix masked at random")(
         "calibrate", po::bool_switch(&s.calibrate),
-        "measure alpha (latency), beta (per word) and gamma (per flop) for docs/SCALING.md and exit");
+        "measure alpha (latency), beta (per word) and gamma (per flop) for docs/SCALING.md and exit")(
+        "model", po::value(&model_texts)->composing(),
+        "after the measurement, print the cost model's (docs/SCALING.md) s/iter for these rank counts, e.g. "
+        "1,2,4,64,4096 (repeatable), next to the measured s/iter for this run's rank count; alpha and beta "
+        "are calibrated in the same run, gamma comes from this run's floor")(
+        "alpha", po::value(&s.alpha)->default_value(s.alpha, "5e-6"),
+        "--model: seconds per message; calibrated unless given, this value at 1 rank (no peer)")(
+        "beta", po::value(&s.beta)->default_value(s.beta, "1e-9"),
+        "--model: seconds per 8-byte word; calibrated unless given, this value at 1 rank (no peer)")(
+        "threads", po::value(&s.threads),
+        "OpenMP and OpenBLAS threads per rank (>= 1; default: as OMP_NUM_THREADS / OPENBLAS_NUM_THREADS set "
+        "them)");
     po::variables_map vm;
     mpi::agree_call(world, [&] {
         drivers::parse_command_line(po::command_line_parser(argc, argv).options(visible), vm);
@@ -133,6 +151,8 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         require(s.iterations >= 1, "--iterations must be at least 1");
         require(s.warmup >= 0, "--warmup must be >= 0");
         require(s.floor_repeats >= 1, "--floor-repeats must be at least 1");
+        require(!vm.count("threads") || s.threads >= 1,
+                "--threads must be at least 1 (threads per rank), got " + std::to_string(s.threads));
         require(s.seed >= 0, "--seed must be >= 0");
         require(s.noise >= 0 && s.noise < 1e300, "--noise must be a finite number >= 0");
         require(s.density >= 0 && s.density <= 1, "--sparse must be a density in (0, 1] (0: dense)");
@@ -144,12 +164,24 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
             parse_grid_shape(s.grid_text);
         }
         parse_block(block, s.mb, s.nb);
+        for (const std::string &text : model_texts) {
+            const std::vector<int> counts = drivers::parse_rank_counts(text, "--model");
+            s.model_ranks.insert(s.model_ranks.end(), counts.begin(), counts.end());
+        }
+        require(std::isfinite(s.alpha) && s.alpha >= 0, "--alpha must be a finite number of seconds >= 0");
+        require(std::isfinite(s.beta) && s.beta >= 0, "--beta must be a finite number of seconds >= 0");
+        s.alpha_beta_given = !vm["alpha"].defaulted() || !vm["beta"].defaulted();
+        require(!(s.calibrate && !s.model_ranks.empty()),
+                "--calibrate and --model exclude each other (--model calibrates in the same run)");
     });
     if (vm.count("help")) {
         if (world.rank() == 0) {
             std::cout << visible << "\n";
         }
         return false;
+    }
+    if (s.threads > 0) {
+        drivers::set_threads_per_rank(s.threads);
     }
     return true;
 }
@@ -246,15 +278,6 @@ double median(std::vector<double> v) {
     return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
 }
 
-// OpenBLAS's own thread count if the BLAS linked is OpenBLAS (looked up at run time: any BLAS links).
-int blas_threads() {
-    using Fn = int (*)();
-    if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) {
-        return fn();
-    }
-    return -1;
-}
-
 std::string env_or_unset(const char *name) {
     const char *v = std::getenv(name);
     return v ? v : "unset";
@@ -272,12 +295,61 @@ std::string mib(double bytes) {
     return out.str();
 }
 
+// Resident bytes now (/proc/self/statm), 0 where unavailable.
+double current_rss_bytes() {
+    std::FILE *f = std::fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    const bool ok = f && std::fscanf(f, "%ld %ld", &pages, &resident) == 2;
+    if (f) {
+        std::fclose(f);
+    }
+    return ok ? static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) : 0.0;
+}
+
+// Resident and peak resident bytes at named points of the run, to see where the peak beyond X comes from
+// (MPI and the libraries before any data, the data, each algorithm's iterations and floor).
+class MemoryTrace {
+  public:
+    void mark(const std::string &stage) {
+#ifdef __GLIBC__
+        // Give the pages freed so far back to the system, so that what one stage freed (generation
+        // temporaries, an algorithm's workspace) does not stay resident and is not counted in the next
+        // stage's peak: each algorithm's peak is then the data plus its own working set.
+        malloc_trim(0);
+#endif
+        stages_.push_back(stage);
+        values_.push_back(current_rss_bytes());
+        values_.push_back(peak_rss_bytes());
+    }
+    /// Resident bytes at the first mark (MPI and the libraries, before any data).
+    double baseline() const {
+        return values_.empty() ? 0.0 : values_.front();
+    }
+    /// Collective: every rank marked the same stages. "stage now / peak" in MiB, max over ranks.
+    std::string report(const mpi::Comm &world) {
+        std::vector<double> v = values_;
+        mpi::allreduce(world, v.data(), static_cast<lidx>(v.size()), mpi::Op::max);
+        std::ostringstream out;
+        out << std::fixed << std::setprecision(1);
+        for (std::size_t i = 0; i < stages_.size(); ++i) {
+            out << (i ? ", " : "") << stages_[i] << " " << v[2 * i] / 1048576.0 << " / "
+                << v[2 * i + 1] / 1048576.0;
+        }
+        return out.str();
+    }
+
+  private:
+    std::vector<std::string> stages_;
+    std::vector<double> values_;
+};
+
 struct Row {
     std::string name;
     double s_iter = 0, products = 0, grams = 0, nnls = 0, comm = 0, other = 0;
     double floor = 0, floor_w = 0, floor_ht = 0, relative_error = 0;
     nnls::BppStats bpp; ///< summed over ranks and timed iterations
     int iterations = 0;
+    double factor_bytes = 0; ///< this rank's factor slabs and the gathered copies the products need
 };
 
 // The floor: local_product for both sides on X's block with gathered factors of the iteration's shapes.
@@ -310,7 +382,8 @@ void measure_floor(MatrixRef<T> x, const Factor<T> &w, const Factor<T> &ht, int 
     row.floor_ht = v[2];
 }
 
-template <typename T> Row bench_one(MatrixRef<T> x, const Settings &s, Algorithm algorithm) {
+template <typename T>
+Row bench_one(MatrixRef<T> x, const Settings &s, Algorithm algorithm, MemoryTrace &memory) {
     Factor<T> w(x, FactorSide::w, s.k), ht(x, FactorSide::ht, s.k);
     initialize_random<T>(x, w, ht, static_cast<std::uint64_t>(s.seed));
     NmfOptions opts;
@@ -339,11 +412,108 @@ template <typename T> Row bench_one(MatrixRef<T> x, const Settings &s, Algorithm
     row.relative_error = info.relative_error;
     row.bpp = info.bpp;
     row.iterations = info.iterations;
+    row.factor_bytes =
+        static_cast<double>((w.rows() + ht.rows() + w.gathered_rows() + ht.gathered_rows()) * s.k) *
+        static_cast<double>(sizeof(T));
+    memory.mark(row.name + " iterations");
     measure_floor<T>(x, w, ht, s.floor_repeats, row);
+    memory.mark(row.name + " floor");
     return row;
 }
 
-template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, const Grid &grid) {
+// --model: the cost model's prediction for each requested rank count and algorithm, with the measured
+// s/iter of this run next to it for this run's rank count. gamma is the rate the floor's products ran at
+// in this run (sparse: gamma_sparse, with the dense gamma of the Grams and update from the calibration),
+// the update factor c of each algorithm its nnls column in units of gamma (m + n) k^2 / P, alpha and
+// beta calibrated now (at 1 rank, or when given, --alpha and --beta). Collective on world.
+void report_model(const mpi::Comm &world,
+                  const Settings &s,
+                  const Grid &grid,
+                  const std::vector<Row> &rows,
+                  double nnz_total) {
+    const bool root = world.rank() == 0;
+    const int p_run = world.size();
+    std::ostringstream calibration; // rank 0's calibration report, printed with the model
+    const drivers::CostConstants measured = drivers::calibrate(world, calibration);
+    drivers::ModelConstants c;
+    std::string alpha_beta_source;
+    if (s.alpha_beta_given || p_run == 1) {
+        c.alpha = s.alpha;
+        c.beta = s.beta;
+        alpha_beta_source = s.alpha_beta_given ? "given" : "no peer at 1 rank: --alpha, --beta";
+    } else {
+        c.alpha = measured.alpha;
+        c.beta = 0.5 * (measured.beta_allgather + measured.beta_reduce_scatter);
+        alpha_beta_source = "calibrated on " + std::to_string(p_run) +
+                            " ranks, beta the mean of all-gather and reduce-scatter";
+    }
+    const drivers::ModelProblem problem{s.m, s.n, s.k, nnz_total};
+    std::vector<double> floors;
+    for (const Row &r : rows) {
+        floors.push_back(r.floor);
+    }
+    const double product_flops = problem.nnz > 0 ? 4.0 * problem.nnz * static_cast<double>(s.k) / p_run
+                                                 : 4.0 * static_cast<double>(s.m) * static_cast<double>(s.n) *
+                                                       static_cast<double>(s.k) / p_run;
+    const double floor_rate = median(floors) / product_flops;
+    c.gamma = problem.nnz > 0 ? measured.gamma : floor_rate;
+    c.gamma_sparse = floor_rate;
+    const double update_unit =
+        c.gamma * static_cast<double>(s.m + s.n) * static_cast<double>(s.k * s.k) / p_run;
+    if (!root) {
+        return;
+    }
+    std::ostringstream out;
+    out << calibration.str() << std::setprecision(3);
+    out << program << ": model (docs/SCALING.md) of this problem, " << s.m << " x " << s.n << ", k = " << s.k
+        << (problem.nnz > 0 ? ", sparse " + std::to_string(static_cast<std::int64_t>(problem.nnz)) + " stored"
+                            : std::string(", dense"))
+        << "\n"
+        << program << ": model constants: alpha = " << c.alpha * 1e6 << " us, beta = " << c.beta * 1e9
+        << " ns/word (" << alpha_beta_source << "); ";
+    if (problem.nnz > 0) {
+        out << "gamma_sparse = " << c.gamma_sparse * 1e12 << " ps/flop (this run's floor, median over "
+            << "algorithms), gamma = " << c.gamma * 1e12 << " ps/flop (calibration dgemm)";
+    } else {
+        out << "gamma = " << c.gamma * 1e12 << " ps/flop (this run's floor, median over algorithms)";
+    }
+    out << "; update factor c (this run's nnls / gamma (m + n) k^2 / P):";
+    for (const Row &r : rows) {
+        out << " " << r.name << " " << r.nnls / update_unit;
+    }
+    out << "\n";
+    out << std::left << std::setw(7) << "model" << std::setw(10) << "algorithm" << std::right << std::setw(7)
+        << "P" << std::setw(10) << "grid";
+    for (const char *h : {"s/iter", "compute", "words", "latency", "measured", "meas/model"}) {
+        out << std::setw(11) << h;
+    }
+    out << "\n";
+    for (const Row &r : rows) {
+        c.update_factor = r.nnls / update_unit;
+        for (int p : s.model_ranks) {
+            const bool here = p == p_run;
+            const auto e = drivers::predict_iteration(
+                c, problem, p, here ? GridShape{grid.rows(), grid.cols()} : GridShape{});
+            out << std::left << std::setw(7) << "model" << std::setw(10) << r.name << std::right
+                << std::setw(7) << p << std::setw(10)
+                << std::to_string(e.grid.rows) + "x" + std::to_string(e.grid.cols) << std::setprecision(4);
+            for (double v : {e.seconds, e.compute, e.bandwidth, e.latency}) {
+                out << std::setw(11) << v;
+            }
+            if (here) {
+                out << std::setw(11) << r.s_iter << std::fixed << std::setprecision(3) << std::setw(11)
+                    << r.s_iter / e.seconds << std::defaultfloat;
+            } else {
+                out << std::setw(11) << "-" << std::setw(11) << "-";
+            }
+            out << "\n";
+        }
+    }
+    std::cout << out.str() << std::flush;
+}
+
+template <typename T>
+int run_bench(const mpi::Comm &world, const Settings &s, const Grid &grid, MemoryTrace &memory) {
     // Exactly one of the two holds the data; the other is an empty 0 x 0 placeholder.
     const bool sparse = s.density > 0;
     DistMatrix<T> dense(grid, sparse ? 0 : s.m, sparse ? 0 : s.n, s.mb, s.nb);
@@ -353,6 +523,7 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
         fill_planted(dense, s.k, static_cast<std::uint64_t>(s.seed), s.noise);
     }
     const MatrixRef<T> x = sparse ? MatrixRef<T>(sp) : MatrixRef<T>(dense);
+    memory.mark("data");
     // Bytes of X on this rank: the dense block, or values + column indices + row offsets of the CSR block.
     const double x_bytes =
         sparse ? static_cast<double>(sp.local_nnz()) * static_cast<double>(sizeof(T) + sizeof(std::int32_t)) +
@@ -361,17 +532,14 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
     const NnzBalance balance = sparse ? nnz_balance(sp) : NnzBalance{};
     const bool root = world.rank() == 0;
     if (root) {
-#ifdef _OPENMP
-        const int omp_threads = omp_get_max_threads();
-#else
-        const int omp_threads = 1;
-#endif
         std::cout << program << ": m = " << s.m << ", n = " << s.n << ", k = " << s.k << ", "
                   << (s.use_float ? "float" : "double") << ", grid " << grid.shape_string() << " on "
                   << world.size() << " ranks, block " << s.mb << "x" << s.nb << ", seed " << s.seed << "\n"
                   << program << ": threads per rank: OMP_NUM_THREADS=" << env_or_unset("OMP_NUM_THREADS")
                   << " OPENBLAS_NUM_THREADS=" << env_or_unset("OPENBLAS_NUM_THREADS") << " (OpenMP "
-                  << omp_threads << ", OpenBLAS " << blas_threads() << ")\n"
+                  << drivers::openmp_threads() << ", OpenBLAS " << drivers::openblas_threads() << ")"
+                  << (s.threads > 0 ? ", set by --threads " + std::to_string(s.threads) : std::string())
+                  << "\n"
                   << (sparse
                           ? std::string(program) + ": sparse X, density " + std::to_string(s.density) +
                                 ", stored entries per rank min / mean / max " + std::to_string(balance.min) +
@@ -386,11 +554,20 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
     }
     std::vector<Row> rows;
     for (Algorithm a : s.algorithms) {
-        rows.push_back(bench_one(x, s, a));
+        rows.push_back(bench_one(x, s, a, memory));
     }
     const double rss = peak_rss_bytes();
-    double mem[3] = {rss, x_bytes, rss / std::max(x_bytes, 1.0)};
-    mpi::allreduce(world, mem, 3, mpi::Op::max);
+    const double factor_bytes = rows.empty() ? 0.0 : rows.front().factor_bytes;
+    // Issue 7's memory target: peak RSS <= 1.15 x local X + the factor rows held and gathered.
+    const double budget = 1.15 * x_bytes + factor_bytes;
+    double mem[6] = {rss,
+                     x_bytes,
+                     rss / std::max(x_bytes, 1.0),
+                     factor_bytes,
+                     rss / std::max(budget, 1.0),
+                     (rss - memory.baseline()) / std::max(budget, 1.0)};
+    mpi::allreduce(world, mem, 6, mpi::Op::max);
+    const std::string stages = memory.report(world);
     if (root) {
         std::ostringstream out;
         out << std::left << std::setw(10) << "algorithm" << std::right;
@@ -434,12 +611,21 @@ template <typename T> int run_bench(const mpi::Comm &world, const Settings &s, c
                 << "; local block of X (max over ranks) " << x.local_rows() << " x " << x.local_cols()
                 << " on rank 0, " << mib(mem[1]) << "\n";
         }
+        out << program << ": memory target peak RSS <= 1.15 x local X + factor rows held and gathered ("
+            << mib(mem[3]) << "), max over ranks: peak / target " << std::setprecision(3) << mem[4]
+            << ", (peak - RSS at MPI init) / target " << mem[5] << "\n"
+            << program << ": RSS MiB now / peak (max over ranks) after: " << stages << "\n";
         std::cout << out.str() << std::flush;
+    }
+    if (!s.model_ranks.empty()) {
+        report_model(world, s, grid, rows, sparse ? std::max(1.0, static_cast<double>(balance.total)) : 0.0);
     }
     return drivers::exit_ok;
 }
 
 int run(const mpi::Comm &world, int argc, char **argv) {
+    MemoryTrace memory;
+    memory.mark("MPI init"); // MPI, the libraries and the process itself, before any data
     Settings s;
     if (!parse_settings(world, argc, argv, s)) {
         return drivers::exit_ok;
@@ -454,7 +640,7 @@ int run(const mpi::Comm &world, int argc, char **argv) {
             s.grid_text == "auto" ? choose_grid_shape(world.size(), s.m, s.n) : parse_grid_shape(s.grid_text);
     });
     Grid grid(world, shape);
-    return s.use_float ? run_bench<float>(world, s, grid) : run_bench<double>(world, s, grid);
+    return s.use_float ? run_bench<float>(world, s, grid, memory) : run_bench<double>(world, s, grid, memory);
 }
 
 } // namespace

@@ -44,6 +44,7 @@
 #include "prism/permutation.hpp"
 #include "prism/transform.hpp"
 #include "run_settings.hpp"
+#include "thread_count.hpp"
 
 namespace po = boost::program_options;
 using namespace prism;
@@ -189,6 +190,9 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         return false;
     }
     s.command_line = shell_join(argc, argv);
+    if (s.threads > 0) {
+        set_threads_per_rank(s.threads); // every rank: the options were agreed on
+    }
     return true;
 }
 
@@ -747,8 +751,9 @@ int factorize(
         std::ostringstream head;
         head << program << ": " << to_string(s.algorithm) << ", k = " << s.k << ", " << nmod
              << " modalities x " << study.samples << " samples (" << (s.use_float ? "float" : "double")
-             << "), grid " << grid.shape_string() << " on " << world.size() << " ranks, block " << s.mb << "x"
-             << s.nb << ", init random (seed " << s.seed << "), weights " << s.weights_text << "\n";
+             << "), grid " << grid.shape_string() << " on " << world.size() << " ranks x " << openmp_threads()
+             << " threads, block " << s.mb << "x" << s.nb << ", init random (seed " << s.seed << "), weights "
+             << s.weights_text << "\n";
         for (std::size_t v = 0; v < nmod; ++v) {
             const auto observed = mods[v].observed.empty()
                                       ? study.samples

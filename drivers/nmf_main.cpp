@@ -35,6 +35,7 @@
 #include "prism/mpi/collectives.hpp"
 #include "prism/permutation.hpp"
 #include "run_settings.hpp"
+#include "thread_count.hpp"
 
 namespace po = boost::program_options;
 using namespace prism;
@@ -95,6 +96,9 @@ bool parse_settings(const mpi::Comm &world, int argc, char **argv, Settings &s) 
         return false;
     }
     s.command_line = shell_join(argc, argv);
+    if (s.threads > 0) {
+        set_threads_per_rank(s.threads); // every rank: the options were agreed on
+    }
     return true;
 }
 
@@ -282,8 +286,9 @@ int factorize(
     if (root_prints) {
         std::cout << program << ": " << to_string(s.algorithm) << ", k = " << s.k << ", " << name << " ("
                   << x.rows() << " x " << x.cols() << ", " << (s.use_float ? "float" : "double") << "), grid "
-                  << grid.shape_string() << " on " << world.size() << " ranks, block " << s.mb << "x" << s.nb
-                  << ", init " << s.init_text << " (seed " << s.seed << ")\n"
+                  << grid.shape_string() << " on " << world.size() << " ranks x " << openmp_threads()
+                  << " threads, block " << s.mb << "x" << s.nb << ", init " << s.init_text << " (seed "
+                  << s.seed << ")\n"
                   << std::flush;
     }
 

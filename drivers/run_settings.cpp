@@ -102,7 +102,10 @@ void add_run_options(po::options_description &options, RunSettings &s, const std
             .c_str())(
         "permute", po::bool_switch(&s.permute),
         "sparse inputs: relabel rows and columns by a random permutation of --seed on read, so clustered "
-        "non-zeros spread evenly over the ranks; the outputs are in the file's order");
+        "non-zeros spread evenly over the ranks; the outputs are in the file's order")(
+        "threads", po::value(&s.threads),
+        "OpenMP and OpenBLAS threads per rank (>= 1; default: as OMP_NUM_THREADS / OPENBLAS_NUM_THREADS set "
+        "them); ranks x threads should not exceed the cores (README \"Ranks and threads\")");
 }
 
 void check_run_settings(const po::variables_map &vm, RunSettings &s) {
@@ -124,6 +127,8 @@ void check_run_settings(const po::variables_map &vm, RunSettings &s) {
                                       {"--max-time", s.max_time}}) {
         require(std::isfinite(value) && value >= 0, std::string(name) + " must be a finite number >= 0");
     }
+    require(!vm.count("threads") || s.threads >= 1,
+            "--threads must be at least 1 (threads per rank), got " + std::to_string(s.threads));
     require(s.log_every >= 0, "--log-every must be >= 0, got " + std::to_string(s.log_every));
     require(s.checkpoint_every >= 0,
             "--checkpoint-every must be >= 0, got " + std::to_string(s.checkpoint_every));

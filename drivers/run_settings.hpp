@@ -51,6 +51,7 @@ struct RunSettings {
     /// Any checkpoint option given: the last iteration is checkpointed too, so the run can be extended.
     bool checkpointing = false;
     bool max_time_given = false;
+    int threads = 0; ///< --threads: OpenMP and OpenBLAS threads per rank; 0: as the environment sets them
 };
 
 /// Parses argv into `vm` (store + notify); a Boost.Program_options error becomes one prism::Error line
@@ -60,8 +61,8 @@ void parse_command_line(boost::program_options::command_line_parser parser,
 
 /// Adds --rank --output --algorithm --max-iter --tol --seed --init --grid --block --precision
 /// --l1-w --l1-h --l2-w --l2-h --max-time --log-every --quiet --force --checkpoint --checkpoint-every
-/// --checkpoint-interval --resume --output-format --permute, bound to `s`; `formats` lists the output formats
-/// the driver offers (e.g. "prism | h5ad").
+/// --checkpoint-interval --resume --output-format --permute --threads, bound to `s`; `formats` lists the
+/// output formats the driver offers (e.g. "prism | h5ad").
 void add_run_options(boost::program_options::options_description &options,
                      RunSettings &s,
                      const std::string &formats = "prism");

@@ -131,7 +131,11 @@ prism_run() {
         prism_log "restart $restarts: $output is already complete, nothing to do"
         exit 0
     fi
-    if "$driver" --help 2>/dev/null | grep -q -- "--resume"; then
+    # The help is read whole before it is searched: with pipefail, `--help | grep -q` fails whenever grep
+    # exits at the match before the driver has written the rest (SIGPIPE), a race that load decides.
+    local help
+    help=$("$driver" --help 2>/dev/null)
+    if grep -q -- "--resume" <<<"$help"; then
         checkpoint=${PRISM_CHECKPOINT:-$output.ckpt.h5}
         args+=(--checkpoint "$checkpoint" --checkpoint-interval "${PRISM_CHECKPOINT_INTERVAL:-600}")
         [ -n "${PRISM_CHECKPOINT_EVERY:-}" ] && args+=(--checkpoint-every "$PRISM_CHECKPOINT_EVERY")
