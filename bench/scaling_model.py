@@ -51,8 +51,8 @@ def iteration(c, m, n, k, p, nnz=None, grid=None):
     allreduce_words = 2 * 2 * (k * k + 3) * (p - 1) / p  # reduce-scatter + all-gather form
     bandwidth = words * c.beta + allreduce_words * c.beta
     # Messages: tree/recursive-doubling collectives take log2 of the group size steps; 4 factor
-    # collectives, 2 Gram all-reduces (2 log2 P each), 3 one-word agreements.
-    steps = 2 * log2(pr) + 2 * log2(pc) + 2 * 2 * log2(p) + 3 * log2(p)
+    # collectives, 2 Gram all-reduces (2 log2 P each), 1 small all-reduce (the stop decision).
+    steps = 2 * log2(pr) + 2 * log2(pc) + 2 * 2 * log2(p) + log2(p)
     latency = steps * c.alpha
     return compute + bandwidth + latency, compute, bandwidth, latency, pr, pc
 

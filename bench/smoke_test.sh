@@ -10,9 +10,9 @@ out=$(timeout 120 "$mpiexec" "$npflag" 2 "${preflags[@]}" "$bench" --m 200 --n 1
 status=$?
 echo "$out"
 [ "$status" = 0 ] || { echo "FAIL: exit status $status"; exit 1; }
-grep -qE '^algorithm +s/iter +products +grams +nnls +comm +other +floor +ratio' <<<"$out" || { echo "FAIL: no header"; exit 1; }
+grep -qE '^algorithm +s/iter +products +grams +nnls +comm +other +floor +ratio +med.iter +med.ratio +rel.error' <<<"$out" || { echo "FAIL: no header"; exit 1; }
 for a in hals anls-bpp mu; do
-    grep -qE "^$a( +[0-9.e+-]+){8} +[0-9.e+-]+$" <<<"$out" || { echo "FAIL: no ratio line for $a"; exit 1; }
+    grep -qE "^$a( +[0-9.e+-]+){10} +[0-9.e+-]+$" <<<"$out" || { echo "FAIL: no ratio line for $a"; exit 1; }
 done
 # The sparse case: same table, plus the per-rank nonzero balance and the memory line against the nonzeros.
 out=$(timeout 120 "$mpiexec" "$npflag" 2 "${preflags[@]}" "$bench" --m 300 --n 200 --k 5 --sparse 0.05 \
@@ -21,7 +21,7 @@ status=$?
 echo "$out"
 [ "$status" = 0 ] || { echo "FAIL: sparse exit status $status"; exit 1; }
 for a in hals anls-bpp mu; do
-    grep -qE "^$a( +[0-9.e+-]+){8} +[0-9.e+-]+$" <<<"$out" || { echo "FAIL: no sparse ratio line for $a"; exit 1; }
+    grep -qE "^$a( +[0-9.e+-]+){10} +[0-9.e+-]+$" <<<"$out" || { echo "FAIL: no sparse ratio line for $a"; exit 1; }
 done
 grep -qE 'stored entries per rank min / mean / max [0-9]+ / [0-9]+ / [0-9]+' <<<"$out" || { echo "FAIL: no balance"; exit 1; }
 grep -qE 'peak RSS / nonzero bytes' <<<"$out" || { echo "FAIL: no memory line"; exit 1; }

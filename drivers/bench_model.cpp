@@ -41,8 +41,9 @@ predict_iteration(const ModelConstants &c, const ModelProblem &problem, int p, G
     r.words =
         n_loc * k * (pr - 1) / pr * 2 + m_loc * k * (pc - 1) / pc * 2 + 2 * 2 * (k * k + 3) * (P - 1) / P;
     r.bandwidth = r.words * c.beta;
-    // The four factor collectives, two Gram all-reduces (2 log2 P each), three one-word agreements.
-    r.messages = 2 * steps(grid.rows) + 2 * steps(grid.cols) + 2 * 2 * steps(p) + 3 * steps(p);
+    // The four factor collectives, two Gram all-reduces (2 log2 P each), one small all-reduce (the stop
+    // decision).
+    r.messages = 2 * steps(grid.rows) + 2 * steps(grid.cols) + 2 * 2 * steps(p) + steps(p);
     r.latency = r.messages * c.alpha;
     r.seconds = r.compute + r.bandwidth + r.latency;
     return r;
