@@ -291,15 +291,21 @@ class IterationControl {
         info.seconds = MPI_Wtime() - start_;
         info.t_products = seconds_local;
         info.t_comm += seconds_comm;
-        lidx counters[6] = {bpp.columns,           bpp.exchange_rounds,  bpp.factorizations,
-                            bpp.pivoted_fallbacks, bpp.backup_exchanges, bpp.cap_hits};
-        mpi::allreduce(comm_, counters, 6, mpi::Op::sum);
+        lidx counters[10] = {bpp.columns,           bpp.exchange_rounds,  bpp.factorizations,
+                             bpp.pivoted_fallbacks, bpp.backup_exchanges, bpp.cap_hits,
+                             bpp.schur_groups,      bpp.refinements,      bpp.schur_fallbacks,
+                             bpp.reused_rows};
+        mpi::allreduce(comm_, counters, 10, mpi::Op::sum);
         info.bpp.columns = counters[0];
         info.bpp.exchange_rounds = counters[1];
         info.bpp.factorizations = counters[2];
         info.bpp.pivoted_fallbacks = counters[3];
         info.bpp.backup_exchanges = counters[4];
         info.bpp.cap_hits = counters[5];
+        info.bpp.schur_groups = counters[6];
+        info.bpp.refinements = counters[7];
+        info.bpp.schur_fallbacks = counters[8];
+        info.bpp.reused_rows = counters[9];
         info.bpp.iterations = mpi::allreduce_value(comm_, bpp.iterations, mpi::Op::max);
     }
 

@@ -19,7 +19,9 @@ namespace {
 
 const Algorithm all_algorithms[] = {Algorithm::hals, Algorithm::anls_bpp, Algorithm::mu};
 
-double data_at(gidx i, gidx j) { return test::uniform_at(21, i, j) + (i % 3 == j % 4 ? 1.0 : 0.0); }
+double data_at(gidx i, gidx j) {
+    return test::uniform_at(21, i, j) + (i % 3 == j % 4 ? 1.0 : 0.0);
+}
 
 // Exactly rank-3 non-negative data with a zero row (5) and a zero column (7). The planted factors are
 // sparse (about 40 % zeros), as gene programs are: with dense positive factors (0.1 + U[0,1)) the three
@@ -44,8 +46,15 @@ struct NmfRun {
 };
 
 template <typename T>
-NmfRun run_nmf(const Grid &grid, gidx m, gidx n, gidx mb, gidx nb, gidx k, const std::function<double(gidx, gidx)> &f,
-            NmfOptions opts, std::uint64_t seed = 7) {
+NmfRun run_nmf(const Grid &grid,
+               gidx m,
+               gidx n,
+               gidx mb,
+               gidx nb,
+               gidx k,
+               const std::function<double(gidx, gidx)> &f,
+               NmfOptions opts,
+               std::uint64_t seed = 7) {
     DistMatrix<T> x(grid, m, n, mb, nb);
     test::fill(x, f);
     Factor<T> w(x, FactorSide::w, k), ht(x, FactorSide::ht, k);
@@ -94,7 +103,8 @@ TEST(Nmf, MatchesSerialReferenceStepForStepOnEveryGrid) {
                 EXPECT_LT(max_rel_diff(r.ht, serial.ht), 1e-9) << where;
                 ASSERT_EQ(r.info.history_relative_error.size(), static_cast<std::size_t>(iterations));
                 for (int it = 0; it < iterations; ++it) { // the trace identity agrees with a direct residual
-                    EXPECT_NEAR(r.info.history_relative_error[it], serial.history[it], 1e-7) << where << " it " << it;
+                    EXPECT_NEAR(r.info.history_relative_error[it], serial.history[it], 1e-7)
+                        << where << " it " << it;
                 }
                 EXPECT_NEAR(r.exact_error, serial.history.back(), 1e-10) << where;
             }
@@ -116,29 +126,52 @@ TEST(Nmf, AnlsFitsPlantedExactLowRankDataAndZeroSlicesStayZero) {
     }
 }
 
+// Regression: the Schur-path counters (schur_groups, refinements, schur_fallbacks, reused_rows) were left
+// out of the sum over ranks, so NmfInfo reported 0 for them. Every counter must be summed over ranks.
+TEST(Nmf, BppCountersAreSummedOverRanks) {
+    Grid grid(world(), choose_grid_shape(world().size()));
+    NmfOptions opts;
+    opts.algorithm = Algorithm::anls_bpp;
+    opts.max_iter = 20;
+    opts.tol = 0;
+    const gidx m = 60, n = 50, k = 8;
+    const NmfRun r = run_nmf<double>(grid, m, n, 8, 8, k, data_at, opts);
+    EXPECT_EQ(r.info.bpp.columns, 20 * (m + n)); // every factor row once per iteration, whatever the grid
+    // Each round solves its columns through a factorization or a Schur group: with k = 8 and dense data both
+    // paths occur, and a count missing from the reduction reads 0.
+    EXPECT_GT(r.info.bpp.schur_groups, 0);
+    EXPECT_GT(r.info.bpp.factorizations, 0);
+    const lidx counts[4] = {r.info.bpp.schur_groups, r.info.bpp.refinements, r.info.bpp.schur_fallbacks,
+                            r.info.bpp.reused_rows};
+    for (lidx c : counts) { // the same total on every rank
+        EXPECT_EQ(mpi::allreduce_value(world(), c, mpi::Op::min),
+                  mpi::allreduce_value(world(), c, mpi::Op::max));
+    }
+}
+
 TEST(Nmf, HalsAndAnlsObjectivesNeverIncrease) {
     Grid grid(world(), choose_grid_shape(world().size()));
     // Also with L1 and L2 penalties on both factors: HALS's column rescaling would raise the penalised
     // objective (9 increases of up to 6e-5 in this run before it was switched off for penalised runs).
     for (bool penalised : {false, true})
-    for (Algorithm algorithm : {Algorithm::hals, Algorithm::anls_bpp, Algorithm::mu}) {
-        NmfOptions opts;
-        if (penalised) {
-            opts.w = {0.5, 0.3};
-            opts.h = {0.2, 0.1};
+        for (Algorithm algorithm : {Algorithm::hals, Algorithm::anls_bpp, Algorithm::mu}) {
+            NmfOptions opts;
+            if (penalised) {
+                opts.w = {0.5, 0.3};
+                opts.h = {0.2, 0.1};
+            }
+            opts.algorithm = algorithm;
+            opts.max_iter = 60;
+            opts.tol = 0;
+            std::vector<double> objectives;
+            opts.on_iteration = [&](const IterationReport &rep) { objectives.push_back(rep.objective); };
+            run_nmf<double>(grid, 45, 33, 4, 4, 5, data_at, opts, penalised ? 3 : 7);
+            ASSERT_EQ(objectives.size(), 60u);
+            for (std::size_t i = 1; i < objectives.size(); ++i) {
+                EXPECT_LE(objectives[i], objectives[i - 1] * (1 + 1e-12))
+                    << to_string(algorithm) << (penalised ? " penalised" : "") << " iteration " << i;
+            }
         }
-        opts.algorithm = algorithm;
-        opts.max_iter = 60;
-        opts.tol = 0;
-        std::vector<double> objectives;
-        opts.on_iteration = [&](const IterationReport &rep) { objectives.push_back(rep.objective); };
-        run_nmf<double>(grid, 45, 33, 4, 4, 5, data_at, opts, penalised ? 3 : 7);
-        ASSERT_EQ(objectives.size(), 60u);
-        for (std::size_t i = 1; i < objectives.size(); ++i) {
-            EXPECT_LE(objectives[i], objectives[i - 1] * (1 + 1e-12))
-                << to_string(algorithm) << (penalised ? " penalised" : "") << " iteration " << i;
-        }
-    }
 }
 
 TEST(Nmf, FinalErrorIsGridIndependentAndFloatAgreesWithDouble) {
@@ -152,7 +185,8 @@ TEST(Nmf, FinalErrorIsGridIndependentAndFloatAgreesWithDouble) {
         for (GridShape shape : test::all_grid_shapes(world().size())) {
             Grid grid(world(), shape);
             const NmfRun d = run_nmf<double>(grid, 50, 41, 5, 7, 4, data_at, opts, 3);
-            EXPECT_NEAR(d.exact_error, serial.history.back(), 1e-10 * serial.history.back()) << to_string(algorithm);
+            EXPECT_NEAR(d.exact_error, serial.history.back(), 1e-10 * serial.history.back())
+                << to_string(algorithm);
             const NmfRun f = run_nmf<float>(grid, 50, 41, 5, 7, 4, data_at, opts, 3);
             EXPECT_NEAR(f.exact_error, d.exact_error, 1e-4) << to_string(algorithm);
         }
@@ -181,11 +215,12 @@ TEST(Nmf, DegenerateInputsGiveFiniteExactAnswers) {
         opts.tol = 0;
         const NmfRun square = run_nmf<double>(grid, 4, 2, 1, 1, 2, data_at, opts);
         EXPECT_LT(square.exact_error, algorithm == Algorithm::mu ? 1e-2 : 1e-6) << to_string(algorithm);
-        const NmfRun constant = run_nmf<double>(grid, 9, 7, 2, 2, 2, [](gidx, gidx) { return 2.5; }, opts);
+        const NmfRun constant = run_nmf<double>(
+            grid, 9, 7, 2, 2, 2, [](gidx, gidx) { return 2.5; }, opts);
         EXPECT_LT(constant.exact_error, 1e-6) << to_string(algorithm);
-        const NmfRun counts = run_nmf<double>(grid, 20, 15, 4, 4, 3,
-                                           [](gidx i, gidx j) { return std::floor(20 * test::uniform_at(4, i, j)); },
-                                           opts);
+        const NmfRun counts = run_nmf<double>(
+            grid, 20, 15, 4, 4, 3, [](gidx i, gidx j) { return std::floor(20 * test::uniform_at(4, i, j)); },
+            opts);
         EXPECT_TRUE(std::isfinite(counts.exact_error));
         EXPECT_LT(counts.exact_error, 0.6);
     }
@@ -231,15 +266,17 @@ TEST(Nmf, BadInputIsRefusedWithPositionOnEveryRank) {
     auto with = [](gidx bi, gidx bj, double bad) {
         return [=](gidx i, gidx j) { return i == bi && j == bj ? bad : 1.0; };
     };
-    EXPECT_EQ(message(with(38, 29, NAN), 40, 30, 2),
-              "'in.h5':/X has 1 NaN entries; the first is at row 38, column 29 (0-based). NMF needs finite data");
-    EXPECT_EQ(message(with(0, 0, INFINITY), 40, 30, 2),
-              "'in.h5':/X has 1 infinite entries; the first is at row 0, column 0 (0-based). NMF needs finite data");
-    EXPECT_EQ(message(with(5, 9, -1e-6), 40, 30, 2),
-              "'in.h5':/X has 1 negative entries; the first is -1e-06 at row 5, column 9 (0-based). NMF needs X >= 0");
+    EXPECT_EQ(
+        message(with(38, 29, NAN), 40, 30, 2),
+        "'in.h5':/X has 1 NaN entries; the first is at row 38, column 29 (0-based). NMF needs finite data");
+    EXPECT_EQ(message(with(0, 0, INFINITY), 40, 30, 2), "'in.h5':/X has 1 infinite entries; the first is at "
+                                                        "row 0, column 0 (0-based). NMF needs finite data");
+    EXPECT_EQ(message(with(5, 9, -1e-6), 40, 30, 2), "'in.h5':/X has 1 negative entries; the first is -1e-06 "
+                                                     "at row 5, column 9 (0-based). NMF needs X >= 0");
     EXPECT_EQ(message(with(5, 9, -0.0), 40, 30, 2), "accepted"); // signed zero is zero
     EXPECT_EQ(message(with(0, 0, 1.0), 40, 30, 0), "rank k = 0 must be at least 1");
-    EXPECT_EQ(message(with(0, 0, 1.0), 40, 30, 31), "rank k = 31 exceeds min(m, n) = 30 for 'in.h5':/X (40 x 30)");
+    EXPECT_EQ(message(with(0, 0, 1.0), 40, 30, 31),
+              "rank k = 31 exceeds min(m, n) = 30 for 'in.h5':/X (40 x 30)");
     EXPECT_EQ(message(with(0, 0, 1.0), 40, 30, 30), "accepted");
     EXPECT_EQ(message([](gidx, gidx) { return 0.0; }, 10, 8, 2),
               "'in.h5':/X has no nonzero entries (10 x 8): nothing to factorize");
