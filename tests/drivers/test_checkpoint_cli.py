@@ -24,6 +24,8 @@ import time
 
 import h5py
 import numpy as np
+import cli_checks  # noqa: E402  (this directory is sys.path[0])
+from cli_checks import check  # noqa: E402
 
 bin_dir, mpiexec = os.path.abspath(sys.argv[1]), sys.argv[2]
 preflags = [f for f in sys.argv[3].replace(";", " ").split() if f] if len(sys.argv) > 3 else []
@@ -33,7 +35,6 @@ if "Open MPI" in version.stdout + version.stderr or "OpenRTE" in version.stdout 
 nmf = os.path.join(bin_dir, "prism-nmf")
 joint = os.path.join(bin_dir, "prism-joint")
 work = tempfile.mkdtemp(prefix="prism-ckpt-cli-")
-passed, failed = 0, 0
 rng = np.random.default_rng(3)
 
 
@@ -46,15 +47,6 @@ def run(np_, *args, program=nmf, timeout=120, env=None):
     p = subprocess.run(command(np_, program, args), capture_output=True, text=True, timeout=timeout, cwd=work,
                        env=env)
     return p.returncode, p.stdout, p.stderr, time.time() - start
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {name}\n  {detail}"[:4000])
 
 
 def path(name):
@@ -390,6 +382,6 @@ check("joint SIGUSR1: exit 4, default checkpoint OUTPUT.ckpt.h5, no output",
       p.returncode == 4 and not os.path.exists(jsig_out) and checkpoint_iterations(jsig_out + ".ckpt.h5") > 0,
       f"status={p.returncode} stderr={err!r}")
 
-print(f"prism checkpoint cli: {passed} passed, {failed} failed")
-shutil.rmtree(work, ignore_errors=True) if failed == 0 else print(f"kept {work}")
-sys.exit(1 if failed else 0)
+print(f"prism checkpoint cli: {cli_checks.passed} passed, {cli_checks.failed} failed")
+shutil.rmtree(work, ignore_errors=True) if cli_checks.failed == 0 else print(f"kept {work}")
+sys.exit(1 if cli_checks.failed else 0)

@@ -21,6 +21,8 @@ import h5py
 import numpy as np
 import scipy.io
 import scipy.sparse as sp
+import cli_checks  # noqa: E402  (this directory is sys.path[0])
+from cli_checks import check  # noqa: E402
 
 warnings.filterwarnings("ignore")
 bin_dir, data_dir, mpiexec = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), sys.argv[3]
@@ -29,7 +31,6 @@ version = subprocess.run([mpiexec, "--version"], capture_output=True, text=True)
 if "Open MPI" in version.stdout + version.stderr or "OpenRTE" in version.stdout + version.stderr:
     preflags.append("-q")
 work = tempfile.mkdtemp(prefix="prism-formats-cli-")
-passed, failed = 0, 0
 
 
 def run(program, np_, *args, timeout=180):
@@ -37,15 +38,6 @@ def run(program, np_, *args, timeout=180):
     p = subprocess.run([mpiexec, "-n", str(np_), *preflags, os.path.join(bin_dir, program), *args],
                        capture_output=True, text=True, timeout=timeout, cwd=work)
     return p.returncode, p.stdout, p.stderr, time.time() - start
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {name}\n  {detail}"[:4000])
 
 
 def path(name):
@@ -468,5 +460,5 @@ if status == 0:
 else:
     check("10x v2 genome group runs", False, stderr)
 
-print(f"formats cli: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+print(f"formats cli: {cli_checks.passed} passed, {cli_checks.failed} failed")
+sys.exit(1 if cli_checks.failed else 0)

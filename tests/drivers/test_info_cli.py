@@ -21,6 +21,8 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.io  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
+import cli_checks  # noqa: E402  (this directory is sys.path[0])
+from cli_checks import check  # noqa: E402
 
 bin_dir, data_dir, mpiexec = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), sys.argv[3]
 preflags = [f for f in sys.argv[4].replace(";", " ").split() if f] if len(sys.argv) > 4 else []
@@ -28,22 +30,12 @@ version = subprocess.run([mpiexec, "--version"], capture_output=True, text=True)
 if "Open MPI" in version.stdout + version.stderr or "OpenRTE" in version.stdout + version.stderr:
     preflags.append("-q")
 work = tempfile.mkdtemp(prefix="prism-info-cli-")
-passed, failed = 0, 0
 
 
 def run(np_, *args):
     p = subprocess.run([mpiexec, "-n", str(np_), *preflags, os.path.join(bin_dir, "prism-info"), *args],
                        capture_output=True, text=True, timeout=120, cwd=work)
     return p.returncode, p.stdout, p.stderr
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {name}\n  {detail}"[:4000])
 
 
 def path(name):
@@ -198,5 +190,5 @@ with h5py.File(path("no_indptr_10x.h5"), "w") as f:
 expect_error("10x group without indptr: not taken for 10x, no /X", "no_indptr_10x.h5': no dataset '/X'", 4, path("no_indptr_10x.h5"))
 expect_error("h5mu without a modality", "is a MuData file", 4, path("pbmc.h5mu"))
 
-print(f"info_cli: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+print(f"info_cli: {cli_checks.passed} passed, {cli_checks.failed} failed")
+sys.exit(1 if cli_checks.failed else 0)

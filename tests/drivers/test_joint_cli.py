@@ -13,6 +13,8 @@ import time
 
 import h5py
 import numpy as np
+import cli_checks  # noqa: E402  (this directory is sys.path[0])
+from cli_checks import check  # noqa: E402
 
 bin_dir, data_dir, mpiexec = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), sys.argv[3]
 preflags = [f for f in sys.argv[4].replace(";", " ").split() if f] if len(sys.argv) > 4 else []
@@ -23,7 +25,6 @@ joint = os.path.join(bin_dir, "prism-joint")
 nmf = os.path.join(bin_dir, "prism-nmf")
 acc = os.path.join(data_dir, "miniacc_multiomics.h5")
 work = tempfile.mkdtemp(prefix="prism-joint-cli-")
-passed, failed = 0, 0
 rng = np.random.default_rng(1)
 
 
@@ -32,15 +33,6 @@ def run(np_, *args, program=joint, timeout=120):
     p = subprocess.run([mpiexec, "-n", str(np_), *preflags, program, *args], capture_output=True, text=True,
                        timeout=timeout, cwd=work)
     return p.returncode, p.stdout, p.stderr, time.time() - start
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {name}\n  {detail}"[:4000])
 
 
 def outputs(out):
@@ -216,5 +208,5 @@ expect_error("existing output", "already exists; use --force", 2, "--input", acc
 status, stdout, _, _ = run(1, "--help")
 check("--help", status == 0 and "--modalities" in stdout and "--weights" in stdout and "(=auto)" in stdout, stdout)
 
-print(f"prism-joint cli: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+print(f"prism-joint cli: {cli_checks.passed} passed, {cli_checks.failed} failed")
+sys.exit(1 if cli_checks.failed else 0)

@@ -14,6 +14,8 @@ import time
 
 import h5py
 import numpy as np
+import cli_checks  # noqa: E402  (this directory is sys.path[0])
+from cli_checks import check  # noqa: E402
 
 bin_dir, data_dir, mpiexec = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), sys.argv[3]
 preflags = [f for f in sys.argv[4].replace(";", " ").split() if f] if len(sys.argv) > 4 else []
@@ -23,7 +25,6 @@ if "Open MPI" in version.stdout + version.stderr or "OpenRTE" in version.stdout 
 nmf = os.path.join(bin_dir, "prism-nmf")
 golub = os.path.join(data_dir, "golub_esgolub.h5")
 work = tempfile.mkdtemp(prefix="prism-nmf-cli-")
-passed, failed = 0, 0
 
 
 def run(np_, *args, timeout=120):
@@ -31,15 +32,6 @@ def run(np_, *args, timeout=120):
     p = subprocess.run([mpiexec, "-n", str(np_), *preflags, nmf, *args], capture_output=True, text=True,
                        timeout=timeout, cwd=work)
     return p.returncode, p.stdout, p.stderr, time.time() - start
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {name}\n  {detail}"[:4000])
 
 
 def leftovers(out):
@@ -304,5 +296,5 @@ status, stdout, _, _ = run(2, "--help")
 check("--help documents options with defaults", status == 0 and "--algorithm" in stdout and "(=200)" in stdout,
       stdout)
 
-print(f"prism-nmf cli: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+print(f"prism-nmf cli: {cli_checks.passed} passed, {cli_checks.failed} failed")
+sys.exit(1 if cli_checks.failed else 0)

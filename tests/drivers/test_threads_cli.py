@@ -16,6 +16,8 @@ import h5py
 import numpy as np
 import scipy.io
 import scipy.sparse as sp
+import cli_checks  # noqa: E402  (this directory is sys.path[0])
+from cli_checks import check  # noqa: E402
 
 bin_dir, data_dir, mpiexec = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), sys.argv[3]
 preflags = [f for f in sys.argv[4].replace(";", " ").split() if f] if len(sys.argv) > 4 else []
@@ -23,7 +25,6 @@ version = subprocess.run([mpiexec, "--version"], capture_output=True, text=True)
 if "Open MPI" in version.stdout + version.stderr or "OpenRTE" in version.stdout + version.stderr:
     preflags.append("-q")  # Open MPI's own banner after a non-zero exit would hide our one line
 work = tempfile.mkdtemp(prefix="prism-threads-cli-")
-passed, failed = 0, 0
 # The environment must not decide the count: a test of --threads 1 against 2 under OMP_NUM_THREADS=2 would
 # otherwise compare 2 threads with 2.
 env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -33,15 +34,6 @@ def run(np_, program, *args, timeout=300):
     p = subprocess.run([mpiexec, "-n", str(np_), *preflags, os.path.join(bin_dir, program), *args],
                        capture_output=True, text=True, timeout=timeout, cwd=work, env=env)
     return p.returncode, p.stdout, p.stderr
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {name}\n  {detail}"[:4000])
 
 
 def factors(path):
@@ -104,6 +96,6 @@ for program, args in (("prism-nmf", ["--input", dense_path, "--rank", "3", "--ou
             os.path.join(work, "never.h5"))
         check(f"{program} --threads {bad}: one error line, status 2", ok, f"status={status} stderr={stderr!r}")
 
-print(f"{passed} passed, {failed} failed")
-shutil.rmtree(work, ignore_errors=True) if failed == 0 else print(f"kept {work}")
-sys.exit(1 if failed else 0)
+print(f"{cli_checks.passed} passed, {cli_checks.failed} failed")
+shutil.rmtree(work, ignore_errors=True) if cli_checks.failed == 0 else print(f"kept {work}")
+sys.exit(1 if cli_checks.failed else 0)
