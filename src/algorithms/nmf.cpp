@@ -24,6 +24,8 @@
 #include <limits>
 #include <sstream>
 
+#include "data_kernels.hpp"
+#include "factor_update.hpp"
 #include "prism/linalg/blas.hpp"
 #include "prism/linalg/dist_products.hpp"
 #include "prism/matrix_stats.hpp"
@@ -32,8 +34,6 @@
 #include "prism/nnls/hals_update.hpp"
 #include "prism/nnls/mu_update.hpp"
 #include "prism/util/counter_random.hpp"
-#include "data_kernels.hpp"
-#include "factor_update.hpp"
 
 namespace prism {
 
@@ -48,7 +48,9 @@ using detail::update_factor;
 
 namespace {
 
-std::string shape_of(gidx m, gidx n) { return std::to_string(m) + " x " + std::to_string(n); }
+std::string shape_of(gidx m, gidx n) {
+    return std::to_string(m) + " x " + std::to_string(n);
+}
 std::string at(const Position &p) {
     return "row " + std::to_string(p.row) + ", column " + std::to_string(p.col) + " (0-based)";
 }
@@ -62,8 +64,9 @@ template <typename T> double validate_nmf_input(MatrixRef<T> x, gidx k, const st
     auto fail_if = [&](bool bad, const std::string &message) { mpi::agree(x.grid().comm(), !bad, message); };
     fail_if(s.nan_count > 0, name + " has " + std::to_string(s.nan_count) + " NaN entries; the first is at " +
                                  at(s.first_nan) + ". NMF needs finite data");
-    fail_if(s.inf_count > 0, name + " has " + std::to_string(s.inf_count) + " infinite entries; the first is at " +
-                                 at(s.first_inf) + ". NMF needs finite data");
+    fail_if(s.inf_count > 0, name + " has " + std::to_string(s.inf_count) +
+                                 " infinite entries; the first is at " + at(s.first_inf) +
+                                 ". NMF needs finite data");
     if (s.negative_count > 0) {
         std::ostringstream v;
         v.precision(6);
@@ -73,8 +76,9 @@ template <typename T> double validate_nmf_input(MatrixRef<T> x, gidx k, const st
     }
     fail_if(s.nonzeros == 0, name + " has no nonzero entries (" + shape_of(m, n) + "): nothing to factorize");
     fail_if(k < 1, "rank k = " + std::to_string(k) + " must be at least 1");
-    fail_if(k > std::min(m, n), "rank k = " + std::to_string(k) + " exceeds min(m, n) = " +
-                                    std::to_string(std::min(m, n)) + " for " + name + " (" + shape_of(m, n) + ")");
+    fail_if(k > std::min(m, n), "rank k = " + std::to_string(k) +
+                                    " exceeds min(m, n) = " + std::to_string(std::min(m, n)) + " for " +
+                                    name + " (" + shape_of(m, n) + ")");
     return s.sum_squares;
 }
 
@@ -97,7 +101,8 @@ void initialize_random(
     }
 }
 
-template <typename T> NmfInfo nmf(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor<T> &ht, const NmfOptions &opts) {
+template <typename T>
+NmfInfo nmf(NoDeduce<MatrixRef<T>> x, Factor<T> &w, Factor<T> &ht, const NmfOptions &opts) {
     const Grid &grid = x.grid();
     const mpi::Comm &comm = grid.comm();
     const gidx k = w.k();
@@ -190,8 +195,8 @@ double relative_error_exact(NoDeduce<MatrixRef<T>> xr, const Factor<T> &w, const
     for (lidx j0 = 0; j0 < nc; j0 += chunk) {
         const lidx cols = std::min(chunk, nc - j0);
         // product (mr x cols) = W_i (mr x k) H_j(j0:j0+cols)^T, W_i stored as column-major k x mr.
-        blas::gemm<T>('T', 'N', mr, cols, k, T{1}, w_i.data(), k, h_j.data() + j0 * k, k, T{0}, product.data(),
-                      std::max<lidx>(mr, 1));
+        blas::gemm<T>('T', 'N', mr, cols, k, T{1}, w_i.data(), k, h_j.data() + j0 * k, k, T{0},
+                      product.data(), std::max<lidx>(mr, 1));
         for (lidx j = 0; j < cols; ++j) {
             const T *xc = x.data() + (j0 + j) * x.ld();
             const T *pc = product.data() + j * mr;
@@ -209,13 +214,14 @@ double relative_error_exact(NoDeduce<MatrixRef<T>> xr, const Factor<T> &w, const
 
 template double validate_nmf_input<double>(MatrixRef<double>, gidx, const std::string &);
 template double validate_nmf_input<float>(MatrixRef<float>, gidx, const std::string &);
-template void initialize_random<double>(MatrixRef<double>, Factor<double> &, Factor<double> &, std::uint64_t,
-                                        const IndexOrigin &);
-template void initialize_random<float>(MatrixRef<float>, Factor<float> &, Factor<float> &, std::uint64_t,
-                                       const IndexOrigin &);
+template void initialize_random<double>(
+    MatrixRef<double>, Factor<double> &, Factor<double> &, std::uint64_t, const IndexOrigin &);
+template void initialize_random<float>(
+    MatrixRef<float>, Factor<float> &, Factor<float> &, std::uint64_t, const IndexOrigin &);
 template NmfInfo nmf<double>(MatrixRef<double>, Factor<double> &, Factor<double> &, const NmfOptions &);
 template NmfInfo nmf<float>(MatrixRef<float>, Factor<float> &, Factor<float> &, const NmfOptions &);
-template double relative_error_exact<double>(MatrixRef<double>, const Factor<double> &, const Factor<double> &);
+template double
+relative_error_exact<double>(MatrixRef<double>, const Factor<double> &, const Factor<double> &);
 template double relative_error_exact<float>(MatrixRef<float>, const Factor<float> &, const Factor<float> &);
 
 } // namespace prism

@@ -42,7 +42,13 @@ int MPI_Reduce_scatter(const void *s, void *r, const int n[], MPI_Datatype t, MP
     ++calls.reduce_scatter;
     return PMPI_Reduce_scatter(s, r, n, t, o, c);
 }
-int MPI_Allgatherv(const void *s, int sn, MPI_Datatype st, void *r, const int rn[], const int d[], MPI_Datatype rt,
+int MPI_Allgatherv(const void *s,
+                   int sn,
+                   MPI_Datatype st,
+                   void *r,
+                   const int rn[],
+                   const int d[],
+                   MPI_Datatype rt,
                    MPI_Comm c) {
     ++calls.allgatherv;
     return PMPI_Allgatherv(s, sn, st, r, rn, d, rt, c);
@@ -121,8 +127,8 @@ struct Problem {
         for (std::size_t v = 0; v < specs.size(); ++v) {
             x.push_back(std::make_unique<DistMatrix<double>>(grid, specs[v].m, n, specs[v].mb, nb));
             test::fill(*x.back(), specs[v].f);
-            mods.push_back({x.back().get(), specs[v].observed, specs[v].weight, specs[v].w,
-                            "m" + std::to_string(v)});
+            mods.push_back(
+                {x.back().get(), specs[v].observed, specs[v].weight, specs[v].w, "m" + std::to_string(v)});
         }
     }
 };
@@ -134,7 +140,12 @@ struct JointRun {
     std::vector<double> exact;
 };
 
-JointRun run_joint(const Grid &grid, const std::vector<Spec> &specs, gidx n, gidx nb, gidx k, const JointOptions &opts,
+JointRun run_joint(const Grid &grid,
+                   const std::vector<Spec> &specs,
+                   gidx n,
+                   gidx nb,
+                   gidx k,
+                   const JointOptions &opts,
                    std::uint64_t seed = 7) {
     Problem p(grid, specs, n, nb);
     std::vector<Factor<double>> w = make_joint_w(p.mods, k);
@@ -172,7 +183,8 @@ SerialJoint make_serial_joint(const std::vector<Spec> &specs, gidx n, gidx k, st
     std::vector<double> scales;
     for (const Spec &sp : specs) {
         s.m.push_back(sp.m);
-        s.obs.push_back(sp.observed.empty() ? std::vector<char>(static_cast<std::size_t>(n), 1) : sp.observed);
+        s.obs.push_back(sp.observed.empty() ? std::vector<char>(static_cast<std::size_t>(n), 1)
+                                            : sp.observed);
         s.lam.push_back(sp.weight / c);
         s.pen.push_back(sp.w);
         std::vector<double> x;
@@ -210,7 +222,12 @@ SerialJoint make_serial_joint(const std::vector<Spec> &specs, gidx n, gidx k, st
     return s;
 }
 
-void solve_rows(const JointOptions &opts, const Penalty &p, std::vector<double> g, const double *r, gidx rows, gidx k,
+void solve_rows(const JointOptions &opts,
+                const Penalty &p,
+                std::vector<double> g,
+                const double *r,
+                gidx rows,
+                gidx k,
                 double *f) {
     switch (opts.algorithm) {
     case Algorithm::anls_bpp: {
@@ -254,14 +271,16 @@ std::vector<double> serial_gram(const std::vector<double> &f, gidx rows, gidx k)
 }
 
 // Returns the per-modality relative error after each iteration (over observed entries, direct).
-std::vector<std::vector<double>> run_serial_joint(SerialJoint &s, const JointOptions &opts, double c, int iterations) {
+std::vector<std::vector<double>>
+run_serial_joint(SerialJoint &s, const JointOptions &opts, double c, int iterations) {
     const gidx n = s.n, k = s.k;
     const std::size_t nv = s.m.size();
     std::vector<std::vector<double>> history(nv);
     for (int it = 0; it < iterations; ++it) {
         std::vector<std::vector<double>> gw(nv);
         for (std::size_t v = 0; v < nv; ++v) {
-            std::vector<double> g(static_cast<std::size_t>(k * k), 0.0), r(static_cast<std::size_t>(s.m[v] * k), 0.0);
+            std::vector<double> g(static_cast<std::size_t>(k * k), 0.0),
+                r(static_cast<std::size_t>(s.m[v] * k), 0.0);
             for (gidx j = 0; j < n; ++j) {
                 if (s.obs[v][j] == 0) {
                     continue;
@@ -280,7 +299,8 @@ std::vector<std::vector<double>> run_serial_joint(SerialJoint &s, const JointOpt
             solve_rows(opts, s.pen[v], g, r.data(), s.m[v], k, s.w[v].data());
             gw[v] = serial_gram(s.w[v], s.m[v], k);
         }
-        const bool unpenalised = penalty_free(opts.h) && std::all_of(s.pen.begin(), s.pen.end(), penalty_free);
+        const bool unpenalised =
+            penalty_free(opts.h) && std::all_of(s.pen.begin(), s.pen.end(), penalty_free);
         if (opts.algorithm == Algorithm::hals && unpenalised) { // unit columns of the weighted stacked W
             for (gidx l = 0; l < k; ++l) {
                 double norm2 = 0;
@@ -365,15 +385,16 @@ TEST(Joint, OneModalityEqualsNmfWithTheSameSeed) {
             Grid grid(world(), shape);
             for (auto [mb, nb] : {std::pair<gidx, gidx>{4, 4}, {3, 5}}) {
                 for (bool automatic : {false, true}) {
-                    const std::string where = to_string(algorithm) + " grid " + grid.shape_string() + " block " +
-                                              std::to_string(mb) + "x" + std::to_string(nb) +
+                    const std::string where = to_string(algorithm) + " grid " + grid.shape_string() +
+                                              " block " + std::to_string(mb) + "x" + std::to_string(nb) +
                                               (automatic ? " auto" : " equal");
                     NmfOptions nopts;
                     nopts.algorithm = algorithm;
                     nopts.max_iter = 12;
                     nopts.tol = 0;
                     nopts.w = {0.01, 0.02};
-                    nopts.h = automatic ? Penalty{} : Penalty{0.0, 0.05}; // auto: the H penalty is in J's units
+                    nopts.h =
+                        automatic ? Penalty{} : Penalty{0.0, 0.05}; // auto: the H penalty is in J's units
                     DistMatrix<double> x(grid, m, n, mb, nb);
                     test::fill(x, [](gidx i, gidx j) { return data_at(21, i, j); });
                     Factor<double> w(x, FactorSide::w, k), ht(x, FactorSide::ht, k);
@@ -381,7 +402,8 @@ TEST(Joint, OneModalityEqualsNmfWithTheSameSeed) {
                     const NmfInfo ni = nmf(x, w, ht, nopts);
 
                     std::vector<JointModality<double>> mods{{&x, {}, 1.0, nopts.w, "X"}};
-                    mods[0].weight = joint_weights(mods, automatic ? JointWeighting::automatic : JointWeighting::equal)[0];
+                    mods[0].weight =
+                        joint_weights(mods, automatic ? JointWeighting::automatic : JointWeighting::equal)[0];
                     std::vector<Factor<double>> jw = make_joint_w(mods, k);
                     Factor<double> jht(x, FactorSide::ht, k);
                     initialize_random_joint(mods, jw, jht, 7);
@@ -394,13 +416,17 @@ TEST(Joint, OneModalityEqualsNmfWithTheSameSeed) {
                     jopts.w = {};
                     const JointInfo ji = joint_nmf(mods, jw, jht, jopts);
 
-                    EXPECT_LT(max_rel_diff(test::gather_global(jw[0]), test::gather_global(w)), 1e-10) << where;
-                    EXPECT_LT(max_rel_diff(test::gather_global(jht), test::gather_global(ht)), 1e-10) << where;
+                    EXPECT_LT(max_rel_diff(test::gather_global(jw[0]), test::gather_global(w)), 1e-10)
+                        << where;
+                    EXPECT_LT(max_rel_diff(test::gather_global(jht), test::gather_global(ht)), 1e-10)
+                        << where;
                     ASSERT_EQ(ji.history_relative_error.size(), ni.history_relative_error.size()) << where;
-                    EXPECT_LT(max_rel_diff(ji.history_relative_error, ni.history_relative_error), 1e-10) << where;
+                    EXPECT_LT(max_rel_diff(ji.history_relative_error, ni.history_relative_error), 1e-10)
+                        << where;
                     // One modality: its own error is the overall error, iteration by iteration.
                     ASSERT_EQ(ji.history_modality_relative_error.size(), 1u);
-                    EXPECT_LT(max_rel_diff(ji.history_modality_relative_error[0], ni.history_relative_error), 1e-8)
+                    EXPECT_LT(max_rel_diff(ji.history_modality_relative_error[0], ni.history_relative_error),
+                              1e-8)
                         << where;
                     if (!automatic) {
                         EXPECT_NEAR(ji.objective, ni.objective, 1e-10 * ni.objective) << where;
@@ -415,7 +441,7 @@ TEST(Joint, OneModalityEqualsNmfWithTheSameSeed) {
 TEST(Joint, EqualWeightsWithoutMissingSamplesEqualNmfOfTheStackedMatrix) {
     const gidx n = 23, k = 4;
     std::vector<Spec> specs = three_modalities();
-    specs[1].f = [](gidx i, gidx j) { return 2 * data_at(2, i, j); }; // comparable scales: equal weights
+    specs[1].f = [](gidx i, gidx j) { return 2 * data_at(2, i, j); };   // comparable scales: equal weights
     specs[2].f = [](gidx i, gidx j) { return 0.5 * data_at(3, i, j); }; // are the stacked problem's own
     const gidx offsets[4] = {0, 13, 16, 37};
     auto stacked = [&](gidx i, gidx j) {
@@ -461,7 +487,8 @@ TEST(Joint, EqualWeightsWithoutMissingSamplesEqualNmfOfTheStackedMatrix) {
             const NmfInfo ni = nmf(xs, ws, hs, nopts);
             const std::vector<double> w_stacked = test::gather_global(ws);
             for (int v = 0; v < 3; ++v) {
-                const std::vector<double> part(w_stacked.begin() + offsets[v] * k, w_stacked.begin() + offsets[v + 1] * k);
+                const std::vector<double> part(w_stacked.begin() + offsets[v] * k,
+                                               w_stacked.begin() + offsets[v + 1] * k);
                 EXPECT_LT(max_rel_diff(test::gather_global(w[v]), part), 1e-10) << where << " W_" << v;
             }
             EXPECT_LT(max_rel_diff(test::gather_global(ht), test::gather_global(hs)), 1e-10) << where;
@@ -514,7 +541,8 @@ TEST(Joint, PlantedModalitiesOfDifferentScalesAreFitExactly) {
     Grid grid(world(), choose_grid_shape(world().size()));
     const gidx n = 50;
     // 10^6 between the scales; the 3-row modality leaves process rows without blocks.
-    const std::vector<Spec> specs{Spec{40, planted(0, 1e3), {}, 1, {}, 8}, Spec{3, planted(1, 1.0), {}, 1, {}, 1},
+    const std::vector<Spec> specs{Spec{40, planted(0, 1e3), {}, 1, {}, 8},
+                                  Spec{3, planted(1, 1.0), {}, 1, {}, 1},
                                   Spec{25, planted(2, 1e-3), {}, 1, {}, 4}};
     JointOptions opts;
     opts.algorithm = Algorithm::anls_bpp;
@@ -537,9 +565,10 @@ TEST(Joint, PlantedModalitiesOfDifferentScalesAreFitExactly) {
 TEST(Joint, MissingSamplesRecoverThePlantedFitAndMaskedEntriesHaveNoInfluence) {
     Grid grid(world(), choose_grid_shape(world().size()));
     const gidx n = 50;
-    std::vector<Spec> specs{Spec{40, planted(0, 1.0), flags(n, [](gidx j) { return j % 6 != 2; }), 1, {}, 8},
-                            Spec{17, planted(1, 50.0), flags(n, [](gidx j) { return j % 4 != 0; }), 1, {}, 3},
-                            Spec{25, planted(2, 0.1), flags(n, [](gidx j) { return j < 20 || j >= 30; }), 1, {}, 4}};
+    std::vector<Spec> specs{
+        Spec{40, planted(0, 1.0), flags(n, [](gidx j) { return j % 6 != 2; }), 1, {}, 8},
+        Spec{17, planted(1, 50.0), flags(n, [](gidx j) { return j % 4 != 0; }), 1, {}, 3},
+        Spec{25, planted(2, 0.1), flags(n, [](gidx j) { return j < 20 || j >= 30; }), 1, {}, 4}};
     for (Spec &s : specs) {
         Problem p(grid, {s}, n, 8);
         s.weight = joint_weights(p.mods, JointWeighting::automatic)[0];
@@ -550,7 +579,9 @@ TEST(Joint, MissingSamplesRecoverThePlantedFitAndMaskedEntriesHaveNoInfluence) {
         for (Spec &s : g) {
             const Fn f = s.f;
             const std::vector<char> o = s.observed;
-            s.f = [=](gidx i, gidx j) { return o[j] != 0 ? f(i, j) : (std::isnan(junk) ? junk : junk * (i + 1)); };
+            s.f = [=](gidx i, gidx j) {
+                return o[j] != 0 ? f(i, j) : (std::isnan(junk) ? junk : junk * (i + 1));
+            };
         }
         return g;
     };
@@ -592,10 +623,18 @@ TEST(Joint, ZeroRowsZeroColumnsAndUnobservedSamplesGiveFiniteMonotoneRuns) {
     // 30 is observed by no modality.
     std::vector<Spec> specs{
         Spec{19, [](gidx i, gidx j) { return data_at(4, i, j); }, flags(n, [](gidx j) { return j < 27; })},
-        Spec{9, [](gidx i, gidx j) { return i == 2 || j % 5 == 0 ? 0.0 : 1e4 * data_at(5, i, j); },
-             flags(n, [](gidx j) { return j != 30; }), 1, {}, 2},
-        Spec{6, [](gidx i, gidx j) { return 1e-4 * data_at(6, i, j); }, flags(n, [](gidx j) { return j > 3 && j < 30; }),
-             1, {}, 3}};
+        Spec{9,
+             [](gidx i, gidx j) { return i == 2 || j % 5 == 0 ? 0.0 : 1e4 * data_at(5, i, j); },
+             flags(n, [](gidx j) { return j != 30; }),
+             1,
+             {},
+             2},
+        Spec{6,
+             [](gidx i, gidx j) { return 1e-4 * data_at(6, i, j); },
+             flags(n, [](gidx j) { return j > 3 && j < 30; }),
+             1,
+             {},
+             3}};
     for (Algorithm algorithm : all_algorithms) {
         JointOptions opts;
         opts.algorithm = algorithm;
@@ -699,7 +738,8 @@ TEST(Joint, OneGatherAndOneReduceScatterForHAndTwoGramAllReducesPerIteration) {
             initialize_random_joint(p.mods, w, ht, 1);
             const CallCounts before = calls;
             joint_nmf(p.mods, w, ht, opts);
-            return CallCounts{calls.allreduce - before.allreduce, calls.reduce_scatter - before.reduce_scatter,
+            return CallCounts{calls.allreduce - before.allreduce,
+                              calls.reduce_scatter - before.reduce_scatter,
                               calls.allgatherv - before.allgatherv, calls.bcast - before.bcast};
         };
         const CallCounts two = count(2), three = count(3);
@@ -739,44 +779,56 @@ TEST(Joint, BadInputIsRefusedNamingTheModalityOnEveryRank) {
             std::vector<JointModality<double>> mods;
             for (std::size_t v = 0; v < specs.size(); ++v) {
                 const gidx nv = v == 0 ? n0 : n;
-                x.push_back(std::make_unique<DistMatrix<double>>(grid, specs[v].m, nv, 4, v == 0 ? 4 : nb_other));
+                x.push_back(
+                    std::make_unique<DistMatrix<double>>(grid, specs[v].m, nv, 4, v == 0 ? 4 : nb_other));
                 test::fill(*x.back(), specs[v].f);
-                mods.push_back({x.back().get(), specs[v].observed, specs[v].weight, {}, v == 0 ? "RNA" : "Methyl"});
+                mods.push_back(
+                    {x.back().get(), specs[v].observed, specs[v].weight, {}, v == 0 ? "RNA" : "Methyl"});
             }
             validate_joint_input(mods, k);
         });
     };
-    auto with = [](gidx bi, gidx bj, double bad) { return [=](gidx i, gidx j) { return i == bi && j == bj ? bad : 1.0; }; };
+    auto with = [](gidx bi, gidx bj, double bad) {
+        return [=](gidx i, gidx j) { return i == bi && j == bj ? bad : 1.0; };
+    };
     const std::vector<char> all(n, 1);
     EXPECT_EQ(validate({{10, ones}, {7, ones}}, 5), "accepted");
     EXPECT_EQ(validate({{10, ones}, {7, ones}}, 5, 31),
               "modality 'Methyl' has 30 samples (columns) but modality 'RNA' has 31");
-    EXPECT_EQ(validate({{10, ones}, {7, ones}}, 5, 30, 5),
-              "modality 'Methyl' distributes its samples differently from modality 'RNA' (column block 5 vs 4): "
-              "every modality needs the same column distribution");
+    EXPECT_EQ(
+        validate({{10, ones}, {7, ones}}, 5, 30, 5),
+        "modality 'Methyl' distributes its samples differently from modality 'RNA' (column block 5 vs 4): "
+        "every modality needs the same column distribution");
     EXPECT_EQ(validate({{10, ones}, {7, ones, std::vector<char>(29, 1)}}, 5),
               "modality 'Methyl' has 29 observed-sample flags for 30 samples");
     EXPECT_EQ(validate({{10, ones}, {7, ones, std::vector<char>(30, 0)}}, 5),
               "modality 'Methyl' observes no sample: every flag is 0");
-    EXPECT_EQ(validate({{10, ones}, {7, with(6, 29, NAN)}}, 5),
-              "modality 'Methyl' has 1 NaN entries in observed samples; the first is at row 6, column 29 (0-based). "
-              "NMF needs finite data; leave a sample this modality did not measure out of it (not an observed "
-              "sample) instead of storing NaN");
+    EXPECT_EQ(
+        validate({{10, ones}, {7, with(6, 29, NAN)}}, 5),
+        "modality 'Methyl' has 1 NaN entries in observed samples; the first is at row 6, column 29 "
+        "(0-based). "
+        "NMF needs finite data; leave a sample this modality did not measure out of it (not an observed "
+        "sample) instead of storing NaN");
     std::vector<char> no29 = all;
     no29[29] = 0;
-    EXPECT_EQ(validate({{10, ones}, {7, with(6, 29, NAN), no29}}, 5), "accepted"); // a missing sample may be NaN
+    EXPECT_EQ(validate({{10, ones}, {7, with(6, 29, NAN), no29}}, 5),
+              "accepted"); // a missing sample may be NaN
     EXPECT_EQ(validate({{10, with(0, 0, INFINITY)}, {7, ones}}, 5),
-              "modality 'RNA' has 1 infinite entries in observed samples; the first is at row 0, column 0 (0-based). "
+              "modality 'RNA' has 1 infinite entries in observed samples; the first is at row 0, column 0 "
+              "(0-based). "
               "NMF needs finite data");
-    EXPECT_EQ(validate({{10, ones}, {7, with(3, 11, -0.5)}}, 5),
-              "modality 'Methyl' has 1 negative entries in observed samples; the first is -0.5 at row 3, column 11 "
-              "(0-based). NMF needs X >= 0");
-    EXPECT_EQ(validate({{10, ones}, {7, [](gidx, gidx) { return 0.0; }}}, 5),
-              "modality 'Methyl' has no nonzero entries in its observed samples (7 x 30): nothing to factorize");
+    EXPECT_EQ(
+        validate({{10, ones}, {7, with(3, 11, -0.5)}}, 5),
+        "modality 'Methyl' has 1 negative entries in observed samples; the first is -0.5 at row 3, column 11 "
+        "(0-based). NMF needs X >= 0");
+    EXPECT_EQ(
+        validate({{10, ones}, {7, [](gidx, gidx) { return 0.0; }}}, 5),
+        "modality 'Methyl' has no nonzero entries in its observed samples (7 x 30): nothing to factorize");
     EXPECT_EQ(validate({{10, ones}, {7, ones, {}, -1.0}}, 5),
               "modality 'Methyl' has weight -1; weights must be finite and > 0");
     EXPECT_EQ(validate({{10, ones}, {7, ones}}, 0), "rank k = 0 must be at least 1");
-    EXPECT_EQ(validate({{10, ones}, {7, ones}}, 18), "rank k = 18 exceeds min(total features 17, samples 30) = 17");
+    EXPECT_EQ(validate({{10, ones}, {7, ones}}, 18),
+              "rank k = 18 exceeds min(total features 17, samples 30) = 17");
     EXPECT_EQ(validate({{10, ones}, {7, ones}}, 17), "accepted"); // a W_v may have fewer rows than k
     EXPECT_EQ(message([] { validate_joint_input(std::vector<JointModality<double>>{}, 2); }),
               "joint NMF needs at least one modality");
@@ -799,6 +851,8 @@ TEST(Joint, BadInputIsRefusedNamingTheModalityOnEveryRank) {
               "JointOptions::w must be zero: joint NMF takes W penalties per modality (JointModality::w)");
     EXPECT_EQ(message([&] { joint_weights(mods, JointWeighting::given, {1.0}); }),
               "modality weights: expected 2 finite values > 0, got 1");
-    EXPECT_EQ(message([&] { joint_weights(mods, JointWeighting::given, {1.0, 0.0}); }),
+    EXPECT_EQ(message([&] {
+                  joint_weights(mods, JointWeighting::given, {1.0, 0.0});
+              }),
               "modality weights: expected 2 finite values > 0, got 2 with a bad one");
 }
