@@ -28,21 +28,45 @@ struct Traffic {
 bool counting = false;
 Traffic traffic;
 
+// One collective call moving `words` elements to (or reduced on) this rank.
+void count_call(std::int64_t words) {
+    if (counting) {
+        ++traffic.calls;
+        traffic.words += words;
+    }
+}
+
+// Per-rank receive counts of a group: words = their sum.
+void count_call(MPI_Comm comm, const int counts[]) {
+    if (counting) {
+        int p = 0;
+        PMPI_Comm_size(comm, &p);
+        std::int64_t words = 0;
+        for (int i = 0; i < p; ++i) {
+            words += counts[i];
+        }
+        count_call(words);
+    }
+}
+
+// The same count from every rank of the group: words = count * group size.
+void count_call_each(MPI_Comm comm, int count) {
+    if (counting) {
+        int p = 0;
+        PMPI_Comm_size(comm, &p);
+        count_call(static_cast<std::int64_t>(count) * p);
+    }
+}
+
 } // namespace
 
 extern "C" {
 int MPI_Allreduce(const void *send, void *recv, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm) {
-    if (counting) {
-        ++traffic.calls;
-        traffic.words += count;
-    }
+    count_call(count);
     return PMPI_Allreduce(send, recv, count, type, op, comm);
 }
 int MPI_Bcast(void *data, int count, MPI_Datatype type, int root, MPI_Comm comm) {
-    if (counting) {
-        ++traffic.calls;
-        traffic.words += count;
-    }
+    count_call(count);
     return PMPI_Bcast(data, count, type, root, comm);
 }
 int MPI_Allgatherv(const void *send,
@@ -53,26 +77,12 @@ int MPI_Allgatherv(const void *send,
                    const int displs[],
                    MPI_Datatype recv_type,
                    MPI_Comm comm) {
-    if (counting) {
-        int p = 0;
-        PMPI_Comm_size(comm, &p);
-        ++traffic.calls;
-        for (int i = 0; i < p; ++i) {
-            traffic.words += recv_counts[i];
-        }
-    }
+    count_call(comm, recv_counts);
     return PMPI_Allgatherv(send, send_count, send_type, recv, recv_counts, displs, recv_type, comm);
 }
 int MPI_Reduce_scatter(
     const void *send, void *recv, const int recv_counts[], MPI_Datatype type, MPI_Op op, MPI_Comm comm) {
-    if (counting) {
-        int p = 0;
-        PMPI_Comm_size(comm, &p);
-        ++traffic.calls;
-        for (int i = 0; i < p; ++i) {
-            traffic.words += recv_counts[i];
-        }
-    }
+    count_call(comm, recv_counts);
     return PMPI_Reduce_scatter(send, recv, recv_counts, type, op, comm);
 }
 int MPI_Allgather(const void *send,
@@ -82,22 +92,12 @@ int MPI_Allgather(const void *send,
                   int recv_count,
                   MPI_Datatype recv_type,
                   MPI_Comm comm) {
-    if (counting) {
-        int p = 0;
-        PMPI_Comm_size(comm, &p);
-        ++traffic.calls;
-        traffic.words += static_cast<std::int64_t>(recv_count) * p;
-    }
+    count_call_each(comm, recv_count);
     return PMPI_Allgather(send, send_count, send_type, recv, recv_count, recv_type, comm);
 }
 int MPI_Reduce_scatter_block(
     const void *send, void *recv, int recv_count, MPI_Datatype type, MPI_Op op, MPI_Comm comm) {
-    if (counting) {
-        int p = 0;
-        PMPI_Comm_size(comm, &p);
-        ++traffic.calls;
-        traffic.words += static_cast<std::int64_t>(recv_count) * p;
-    }
+    count_call_each(comm, recv_count);
     return PMPI_Reduce_scatter_block(send, recv, recv_count, type, op, comm);
 }
 // Non-blocking forms: counted when started, as the blocking ones, so an overlapped collective is no less
@@ -109,17 +109,11 @@ int MPI_Iallreduce(const void *send,
                    MPI_Op op,
                    MPI_Comm comm,
                    MPI_Request *request) {
-    if (counting) {
-        ++traffic.calls;
-        traffic.words += count;
-    }
+    count_call(count);
     return PMPI_Iallreduce(send, recv, count, type, op, comm, request);
 }
 int MPI_Ibcast(void *data, int count, MPI_Datatype type, int root, MPI_Comm comm, MPI_Request *request) {
-    if (counting) {
-        ++traffic.calls;
-        traffic.words += count;
-    }
+    count_call(count);
     return PMPI_Ibcast(data, count, type, root, comm, request);
 }
 int MPI_Iallgatherv(const void *send,
@@ -131,14 +125,7 @@ int MPI_Iallgatherv(const void *send,
                     MPI_Datatype recv_type,
                     MPI_Comm comm,
                     MPI_Request *request) {
-    if (counting) {
-        int p = 0;
-        PMPI_Comm_size(comm, &p);
-        ++traffic.calls;
-        for (int i = 0; i < p; ++i) {
-            traffic.words += recv_counts[i];
-        }
-    }
+    count_call(comm, recv_counts);
     return PMPI_Iallgatherv(send, send_count, send_type, recv, recv_counts, displs, recv_type, comm, request);
 }
 int MPI_Ireduce_scatter(const void *send,
@@ -148,14 +135,7 @@ int MPI_Ireduce_scatter(const void *send,
                         MPI_Op op,
                         MPI_Comm comm,
                         MPI_Request *request) {
-    if (counting) {
-        int p = 0;
-        PMPI_Comm_size(comm, &p);
-        ++traffic.calls;
-        for (int i = 0; i < p; ++i) {
-            traffic.words += recv_counts[i];
-        }
-    }
+    count_call(comm, recv_counts);
     return PMPI_Ireduce_scatter(send, recv, recv_counts, type, op, comm, request);
 }
 }
