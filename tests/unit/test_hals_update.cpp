@@ -450,19 +450,26 @@ TEST(HalsUpdate, FloatEveryKernelMatchesRowReference) {
         }
 }
 
+#ifdef _OPENMP
+// The update run on a copy of p.f with one thread and with two: the two results must be equal.
+template <typename Update> void expect_same_with_one_and_two_threads(Problem const &p, Update update) {
+    Vec one = p.f, two = p.f;
+    int const before = omp_get_max_threads();
+    omp_set_num_threads(1);
+    update(p.g.data(), p.k, p.r.data(), p.ld, p.rows, one.data(), p.ld);
+    omp_set_num_threads(2);
+    update(p.g.data(), p.k, p.r.data(), p.ld, p.rows, two.data(), p.ld);
+    omp_set_num_threads(before);
+    EXPECT_EQ(one, two);
+    EXPECT_NE(one, p.f);
+}
+#endif
+
 TEST(HalsUpdate, ThreadsGiveTheSameResult) {
 #ifdef _OPENMP
     std::mt19937_64 rng(163);
     Problem const p(rng, 1000, 20, 20, false); // >= 256 rows: the OpenMP path
-    Vec one = p.f, two = p.f;
-    int const before = omp_get_max_threads();
-    omp_set_num_threads(1);
-    prism::nnls::hals_update(p.g.data(), p.k, p.r.data(), p.ld, p.rows, one.data(), p.ld);
-    omp_set_num_threads(2);
-    prism::nnls::hals_update(p.g.data(), p.k, p.r.data(), p.ld, p.rows, two.data(), p.ld);
-    omp_set_num_threads(before);
-    EXPECT_EQ(one, two);
-    EXPECT_NE(one, p.f);
+    expect_same_with_one_and_two_threads(p, [](auto... a) { prism::nnls::hals_update(a...); });
 #else
     GTEST_SKIP() << "built without OpenMP";
 #endif
@@ -530,15 +537,7 @@ TEST(MuUpdate, ThreadsGiveTheSameResult) {
 #ifdef _OPENMP
     std::mt19937_64 rng(179);
     Problem const p(rng, 1000, 20, 23, false); // >= 256 rows: the OpenMP path, several tiles per thread
-    Vec one = p.f, two = p.f;
-    int const before = omp_get_max_threads();
-    omp_set_num_threads(1);
-    prism::nnls::mu_update(p.g.data(), p.k, p.r.data(), p.ld, p.rows, one.data(), p.ld);
-    omp_set_num_threads(2);
-    prism::nnls::mu_update(p.g.data(), p.k, p.r.data(), p.ld, p.rows, two.data(), p.ld);
-    omp_set_num_threads(before);
-    EXPECT_EQ(one, two);
-    EXPECT_NE(one, p.f);
+    expect_same_with_one_and_two_threads(p, [](auto... a) { prism::nnls::mu_update(a...); });
 #else
     GTEST_SKIP() << "built without OpenMP";
 #endif
